@@ -1,0 +1,107 @@
+"""Settings, read once from the environment when an instance starts.
+
+The variable names are a public contract (README lists each one); deployments drive casrelay only
+through them. Reading and checking them in one place means a bad value fails loudly at start-up with
+the variable's name, instead of surfacing later as a confusing error in the middle of an order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_CAS_ENDPOINT = "cas.aliyuncs.com"
+DEFAULT_CAS_REGION = "cn-hangzhou"
+#: The API document names symantec-free-1-free as the default; CAS itself now defaults to
+#: digicert-free-1-free. casrelay always sends an explicit ProductCode so that what it records
+#: is what CAS charged, and lets the operator choose the default.
+DEFAULT_PRODUCT_CODE = "symantec-free-1-free"
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value casrelay cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    cas_endpoint: str = DEFAULT_CAS_ENDPOINT
+    cas_region: str = DEFAULT_CAS_REGION
+    cas_protocol: str = "https"
+    cas_connect_timeout_ms: int = 5000
+    cas_read_timeout_ms: int = 10000
+    default_product_code: str = DEFAULT_PRODUCT_CODE
+    webhook_auth: str = "standard"
+    webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
+    max_body_bytes: int = 65536
+
+    @property
+    def webhook_auth_required(self) -> bool:
+        return self.webhook_auth != "none"
+
+
+def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _is_loopback_host(endpoint: str) -> bool:
+    host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Build ``Settings`` from ``env`` (the process environment by default) or raise ``ConfigError``."""
+    env = os.environ if env is None else env
+
+    endpoint = env.get("CAS_ENDPOINT", "").strip() or DEFAULT_CAS_ENDPOINT
+    if "://" in endpoint or "/" in endpoint:
+        raise ConfigError("CAS_ENDPOINT is a host or host:port (no scheme, no path), e.g. cas.aliyuncs.com")
+    protocol = env.get("CAS_PROTOCOL", "").strip().lower() or "https"
+    if protocol not in ("https", "http"):
+        raise ConfigError(f"CAS_PROTOCOL must be https or http, got {protocol[:20]!r}")
+    if protocol == "http" and not _is_loopback_host(endpoint):
+        raise ConfigError("CAS_PROTOCOL=http is allowed only for a loopback CAS_ENDPOINT (the local emulator)")
+
+    region = env.get("CAS_REGION", "").strip() or DEFAULT_CAS_REGION
+
+    from .validation.products import PRODUCT_CODES  # the list of products lives with the rules
+
+    product = env.get("DEFAULT_PRODUCT_CODE", "").strip() or DEFAULT_PRODUCT_CODE
+    if product not in PRODUCT_CODES:
+        raise ConfigError(f"DEFAULT_PRODUCT_CODE {product[:40]!r} is not a CAS product code")
+
+    auth = env.get("WEBHOOK_AUTH", "").strip().lower() or "standard"
+    if auth not in ("standard", "none"):
+        raise ConfigError("WEBHOOK_AUTH must be 'standard' (verify Standard Webhooks signatures) or 'none'")
+    secrets = tuple(env.get("WEBHOOK_SECRETS", "").split())
+    for i, secret in enumerate(secrets, 1):
+        if not secret.startswith("whsec_"):
+            raise ConfigError(f"WEBHOOK_SECRETS entry {i} does not start with whsec_")
+
+    return Settings(
+        cas_endpoint=endpoint,
+        cas_region=region,
+        cas_protocol=protocol,
+        cas_connect_timeout_ms=_int(env, "CAS_CONNECT_TIMEOUT_MS", 5000, 100, 60000),
+        cas_read_timeout_ms=_int(env, "CAS_READ_TIMEOUT_MS", 10000, 100, 120000),
+        default_product_code=product,
+        webhook_auth=auth,
+        webhook_secrets=secrets,
+        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024, 32 * 1024 * 1024),
+    )

@@ -1,0 +1,211 @@
+"""Errors are values: a field, a code and a message, built only here.
+
+Every failure that can reach a caller is a ``RelayError`` with an HTTP status, a stable ``code``
+and a message written for the caller. Field-level problems are ``FieldError`` values collected into
+one ``InvalidOrder`` so that a caller sees every mistake at once. Nothing else (no exception text,
+no stack trace, no credential) is ever rendered, so building errors in this one module is what keeps
+that promise checkable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one input field; ``field`` uses the API's own parameter name."""
+
+    field: str
+    code: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"Field": self.field, "Code": self.code, "Message": self.message}
+
+
+@dataclass
+class RelayError(Exception):
+    """Base of every failure a caller may see.
+
+    ``transient`` tells a queue trigger whether redelivery may succeed (throttling, CAS or a sink
+    being down) or whether the record is permanently bad and must be acknowledged.
+    """
+
+    status: int
+    code: str
+    message: str
+    errors: tuple[FieldError, ...] = ()
+    retry_after: int | None = None
+    transient: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+    cas_request_id: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+# --- caller mistakes -------------------------------------------------------------------------
+
+
+class InvalidOrder(RelayError):
+    """The order breaks one or more rules of the API document or of host-name and contact syntax."""
+
+
+def invalid_order(errors: Iterable[FieldError]) -> InvalidOrder:
+    errs = tuple(errors)
+    fields = ", ".join(dict.fromkeys(e.field for e in errs))
+    return InvalidOrder(400, "InvalidParameter", f"the order has {len(errs)} invalid field(s): {fields}", errs)
+
+
+class BadRequest(RelayError):
+    """The request itself (not the order inside it) cannot be read."""
+
+
+def bad_request(message: str, field_name: str = "body") -> BadRequest:
+    return BadRequest(400, "MalformedRequest", message, (FieldError(field_name, "Malformed", message),))
+
+
+class Unauthenticated(RelayError):
+    """A webhook request without a valid Standard Webhooks signature."""
+
+
+def unauthenticated(reason: str) -> Unauthenticated:
+    return Unauthenticated(
+        401, "Unauthenticated", reason, headers={"WWW-Authenticate": 'StandardWebhooks realm="casrelay"'}
+    )
+
+
+class RouteNotFound(RelayError):
+    pass
+
+
+def route_not_found(path: str) -> RouteNotFound:
+    shown = path if len(path) <= 80 else path[:77] + "..."
+    return RouteNotFound(404, "NotFound", f"no route {shown!r}; orders are POSTed to /")
+
+
+class MethodNotAllowed(RelayError):
+    pass
+
+
+def method_not_allowed(method: str, allowed: str) -> MethodNotAllowed:
+    return MethodNotAllowed(
+        405, "MethodNotAllowed", f"{method[:16]} is not allowed here; use {allowed}", headers={"Allow": allowed}
+    )
+
+
+class PayloadTooLarge(RelayError):
+    pass
+
+
+def payload_too_large(size: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(413, "PayloadTooLarge", f"the body has {size} bytes; the limit is {limit}")
+
+
+class UnsupportedMediaType(RelayError):
+    pass
+
+
+def unsupported_media_type(content_type: str) -> UnsupportedMediaType:
+    return UnsupportedMediaType(
+        415,
+        "UnsupportedMediaType",
+        f"Content-Type {content_type[:60]!r} is not supported; send application/json or "
+        "application/x-www-form-urlencoded",
+    )
+
+
+# --- deployment mistakes ---------------------------------------------------------------------
+
+
+class NotConfigured(RelayError):
+    """The function cannot serve safely as configured (for instance, webhook auth with no secret)."""
+
+
+def not_configured(message: str) -> NotConfigured:
+    return NotConfigured(503, "NotConfigured", message)
+
+
+class MissingCredentials(RelayError):
+    pass
+
+
+def missing_credentials() -> MissingCredentials:
+    return MissingCredentials(
+        503,
+        "MissingCredentials",
+        "the function has no Alibaba Cloud credentials: give it a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID "
+        "and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    )
+
+
+# --- CAS outcomes ----------------------------------------------------------------------------
+
+
+class CasError(RelayError):
+    """CAS answered, or failed to answer, the signed call; ``cas_code`` keeps CAS's own code."""
+
+
+class CasThrottled(CasError):
+    pass
+
+
+class CasRefused(CasError):
+    """CAS looked at the order and said no; ordering again will not help (permanent)."""
+
+
+class CasUnavailable(CasError):
+    """CAS did not act: the request never arrived or CAS said it was temporarily unavailable."""
+
+
+class CasFailed(CasError):
+    """CAS failed in a way the caller cannot fix, such as the function's own credentials being refused."""
+
+
+class CasOutcomeUnknown(CasError):
+    """The request was sent and no answer came back: an order may or may not exist."""
+
+
+def cas_throttled(cas_code: str, retry_after: int, request_id: str | None) -> CasThrottled:
+    return CasThrottled(
+        429,
+        "Throttling",
+        f"CAS throttled the call ({cas_code}); retry after {retry_after} s",
+        retry_after=retry_after,
+        transient=True,
+        headers={"Retry-After": str(retry_after)},
+        cas_request_id=request_id,
+    )
+
+
+def cas_refused(status: int, cas_code: str, message: str, request_id: str | None,
+                errors: tuple[FieldError, ...] = ()) -> CasRefused:
+    return CasRefused(status, cas_code, message, errors=errors, cas_request_id=request_id)
+
+
+def cas_unavailable(message: str, request_id: str | None = None, retry_after: int = 1) -> CasUnavailable:
+    return CasUnavailable(
+        503,
+        "CasUnavailable",
+        message,
+        retry_after=retry_after,
+        transient=True,
+        headers={"Retry-After": str(retry_after)},
+        cas_request_id=request_id,
+    )
+
+
+def cas_failed(cas_code: str, message: str, request_id: str | None) -> CasFailed:
+    return CasFailed(502, "CasFailed", f"CAS refused the function's call ({cas_code}): {message}",
+                     cas_request_id=request_id)
+
+
+def cas_outcome_unknown(message: str, request_id: str | None = None) -> CasOutcomeUnknown:
+    return CasOutcomeUnknown(504, "CasOutcomeUnknown", message, cas_request_id=request_id)
+
+
+def internal_error() -> RelayError:
+    """The one answer for a bug: it says nothing about the bug, which only the log describes."""
+    return RelayError(500, "InternalError", "casrelay failed unexpectedly; the error has been logged")

@@ -1,0 +1,44 @@
+"""One JSON line per event, on stdout, where FC ships it to Log Service.
+
+Personal data is masked before it reaches a line (an e-mail keeps its first character and domain, a
+phone its last four digits), and no credential is ever passed in: the logger takes only the fields
+a caller names, so a secret cannot slip in through a whole object being dumped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_logger = logging.getLogger("casrelay")
+if not _logger.handlers:
+    _handler = logging.StreamHandler(sys.stdout)
+    _handler.setFormatter(logging.Formatter("%(message)s"))
+    _logger.addHandler(_handler)
+    _logger.setLevel(logging.INFO)
+    _logger.propagate = False
+
+
+def mask_email(value: str | None) -> str | None:
+    if not value:
+        return value
+    local, _, domain = value.rpartition("@")
+    if not local:
+        return "***"
+    return f"{local[0]}***@{domain}"
+
+
+def mask_phone(value: str | None) -> str | None:
+    if not value:
+        return value
+    digits = [c for c in value if c.isdigit()]
+    return "***" + "".join(digits[-4:]) if len(digits) > 4 else "***"
+
+
+def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event}
+    record.update({k: v for k, v in fields.items() if v is not None})
+    _logger.log(level, json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))

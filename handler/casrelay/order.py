@@ -1,0 +1,42 @@
+"""The validated order: what casrelay will ask CAS for, already normalised.
+
+Every later step (the CAS call, the response, the downstream message, the idempotency key) reads
+this one value, so they can never disagree about which names or which product were ordered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Order:
+    product_code: str
+    #: The names the certificate will bind: the CSR's CN when a CSR is given, else the Domain list.
+    domains: tuple[str, ...]
+    domain_param: str | None = None
+    csr: str | None = None
+    csr_public_key_sha256: str | None = None
+    validate_type: str | None = None
+    username: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    company_name: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+
+    def cas_parameters(self) -> dict[str, object]:
+        """The API parameters exactly as they go to CreateCertificateForPackageRequest."""
+        params: dict[str, object] = {"ProductCode": self.product_code}
+        optional = {
+            "Domain": self.domain_param,
+            "Csr": self.csr,
+            "ValidateType": self.validate_type,
+            "Username": self.username,
+            "Email": self.email,
+            "Phone": self.phone,
+            "CompanyName": self.company_name,
+        }
+        params.update({k: v for k, v in optional.items() if v is not None})
+        if self.tags:
+            params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        return params

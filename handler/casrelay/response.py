@@ -1,0 +1,92 @@
+"""Placed order or error -> what the caller sees: the API document's JSON or XML, and an HTTP status.
+
+The success body mirrors the document (``RequestId``, ``OrderId``) and adds ``OrderIdString``:
+OrderIds exceed 2**53, so a JavaScript ``JSON.parse`` rounds ``OrderId`` to a different order; the
+string keeps every digit. ``Domains`` names what the certificate will bind (the CSR's CN wins over
+``Domain``). Errors follow Alibaba Cloud's error body (``RequestId``, ``Code``, ``Message``) with an
+``Errors`` list naming each bad field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from xml.etree import ElementTree as ET
+
+from .errors import RelayError
+
+ROOT = "CreateCertificateForPackageRequestResponse"
+
+
+def wants_xml(params: Mapping[str, Any], accept: str) -> bool:
+    fmt = params.get("Format")
+    if isinstance(fmt, str) and fmt.strip():
+        return fmt.strip().upper() == "XML"
+    accept = accept.lower()
+    return ("application/xml" in accept or "text/xml" in accept) and "json" not in accept
+
+
+def success_document(order_id: int, request_id: str, domains: tuple[str, ...], product_code: str,
+                     extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "RequestId": request_id,
+        "OrderId": order_id,
+        "OrderIdString": str(order_id),
+        "Domains": list(domains),
+        "ProductCode": product_code,
+    }
+    if extra:
+        doc.update(extra)
+    return doc
+
+
+def error_document(err: RelayError, request_id: str | None) -> dict[str, Any]:
+    doc: dict[str, Any] = {"RequestId": err.cas_request_id or request_id or "", "Code": err.code,
+                           "Message": err.message}
+    if err.errors:
+        doc["Errors"] = [e.as_dict() for e in err.errors]
+    if err.retry_after is not None:
+        doc["RetryAfter"] = err.retry_after
+    return doc
+
+
+def _xml_append(parent: ET.Element, name: str, value: Any) -> None:
+    if isinstance(value, list):
+        holder = ET.SubElement(parent, name)
+        item_name = name[:-1] if name.endswith("s") else "Item"
+        for item in value:
+            _xml_append(holder, item_name, item)
+    elif isinstance(value, dict):
+        holder = ET.SubElement(parent, name)
+        for k, v in value.items():
+            _xml_append(holder, k, v)
+    else:
+        ET.SubElement(parent, name).text = "" if value is None else str(value)
+
+
+def to_xml(root: str, doc: Mapping[str, Any]) -> str:
+    element = ET.Element(root)
+    for k, v in doc.items():
+        if k == "OrderIdString":  # XML carries every digit already
+            continue
+        _xml_append(element, k, v)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(element, encoding="unicode")
+
+
+def http_response(status: int, doc: Mapping[str, Any], xml: bool, root: str = ROOT,
+                  headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    if xml:
+        body = to_xml(root if status < 400 else "Error", doc)
+        content_type = "application/xml; charset=utf-8"
+    else:
+        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        content_type = "application/json; charset=utf-8"
+    out_headers = {"Content-Type": content_type, "Cache-Control": "no-store"}
+    if headers:
+        out_headers.update(headers)
+    return {"statusCode": status, "headers": out_headers, "isBase64Encoded": False, "body": body}
+
+
+def http_error(err: RelayError, request_id: str | None, xml: bool) -> dict[str, Any]:
+    return http_response(err.status, error_document(err, request_id), xml, headers=err.headers)

@@ -1,0 +1,116 @@
+"""CSR inspection with ``cryptography``, imported only when an order carries a CSR.
+
+The API document requires an RSA key of at least 2048 bits or an ECC key, and takes the CSR's CN as
+the bound name. A CSR whose own signature does not verify was altered or mis-pasted, so it is refused
+before a package is spent on it.
+
+CSRs reach us mangled in predictable ways: newlines turned into spaces (the document's own example),
+JSON-escaped ``\\n`` sequences, and ``+`` decoded to a space by a form or query parser. The body is
+rebuilt from the base64 text, and the CSR is re-emitted as canonical PEM.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from dataclasses import dataclass
+
+from ..errors import FieldError
+from .domains import normalise_host
+
+_PEM = re.compile(
+    r"-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----(?P<body>.*?)-----END (?:NEW )?CERTIFICATE REQUEST-----",
+    re.DOTALL,
+)
+MAX_CSR_CHARS = 16384
+MIN_RSA_BITS = 2048
+
+
+@dataclass(frozen=True)
+class CsrInfo:
+    pem: str
+    common_name: str  # normalised host name
+    key_type: str  # "RSA-2048", "EC-secp256r1", ...
+    public_key_sha256: str  # hex SHA-256 of the SubjectPublicKeyInfo, for the idempotency key
+
+
+def _der_candidates(body: str) -> list[bytes]:
+    body = body.replace("\\n", "\n").replace("\\r", "")
+    lines = [ln.strip() for ln in re.split(r"[\r\n\t]+", body) if ln.strip()]
+    joined = " ".join(lines)
+    candidates = [joined.replace(" ", "")]
+    if " " in joined:
+        # A space inside a base64 line is either a line break that became a space or a '+' that a
+        # URL decoder turned into one; try the second reading when the first does not decode.
+        candidates.append(re.sub(r"(?<=\S) (?=\S)", "+", joined).replace(" ", ""))
+    out = []
+    for text in candidates:
+        try:
+            out.append(base64.b64decode(text, validate=True))
+        except (binascii.Error, ValueError):
+            continue
+    return out
+
+
+def inspect_csr(value: str, field: str = "Csr") -> tuple[CsrInfo | None, list[FieldError]]:
+    def bad(code: str, message: str) -> tuple[None, list[FieldError]]:
+        return None, [FieldError(field, code, message)]
+
+    if len(value) > MAX_CSR_CHARS:
+        return bad("InvalidCsr.TooLong", f"is {len(value)} characters; at most {MAX_CSR_CHARS} are accepted")
+    match = _PEM.search(value.replace("\\n", "\n"))
+    if match is None:
+        return bad("InvalidCsr.Format", "is not a PEM CSR (-----BEGIN CERTIFICATE REQUEST----- ... END)")
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import NameOID
+
+    csr = None
+    for der in _der_candidates(match.group("body")):
+        try:
+            csr = x509.load_der_x509_csr(der)
+            break
+        except ValueError:
+            continue
+    if csr is None:
+        return bad("InvalidCsr.Format", "does not decode as a DER certificate request")
+    try:
+        signature_ok = csr.is_signature_valid
+    except Exception:  # an unsupported signature algorithm cannot be checked
+        signature_ok = False
+    if not signature_ok:
+        return bad("InvalidCsr.Signature", "has a signature that does not verify; was it altered?")
+
+    try:
+        key = csr.public_key()
+    except Exception:
+        return bad("InvalidCsr.KeyType", "has a public key that cannot be read; use an RSA or ECC key")
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size < MIN_RSA_BITS:
+            return bad("InvalidCsr.KeySize", f"has a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} is needed")
+        key_type = f"RSA-{key.key_size}"
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key_type = f"EC-{key.curve.name}"
+    else:
+        return bad("InvalidCsr.KeyType", "must use an RSA or an ECC key")
+
+    try:
+        cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    except ValueError:
+        return bad("InvalidCsr.Subject", "has a subject that cannot be read")
+    if len(cns) != 1:
+        return bad("InvalidCsr.CommonName", "must have exactly one CN, the name the certificate binds")
+    raw_cn = cns[0].value
+    cn_text = raw_cn if isinstance(raw_cn, str) else raw_cn.decode("utf-8", "replace")
+    cn, err = normalise_host(cn_text, field)
+    if err is not None:
+        return None, [FieldError(field, "InvalidCsr.CommonName", f"CN {err.message}")]
+    assert cn is not None
+
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    return CsrInfo(pem, cn, key_type, hashlib.sha256(spki).hexdigest()), []

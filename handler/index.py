@@ -1,0 +1,59 @@
+"""FC entry points: ``index.handler`` and the ``index.initialize`` lifecycle hook.
+
+``initialize`` reads the configuration and warms the CAS SDK once per instance, so the first order
+does not pay for the import. ``handler`` also initialises on demand, for deployments that do not
+configure the hook. A bad configuration does not crash the instance: every invocation is answered
+with a 503 that names the variable, which is easier to find than an initializer stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_VENDORED = os.path.join(_HERE, "python")  # where s.yaml's pre-deploy step installs dependencies
+if os.path.isdir(_VENDORED) and _VENDORED not in sys.path:
+    sys.path.insert(0, _VENDORED)
+
+from casrelay import config  # noqa: E402
+from casrelay.relay import Relay, unconfigured_response  # noqa: E402
+
+_relay: Relay | None = None
+_config_error: str | None = None
+_init_lock = threading.Lock()
+
+
+def _setup() -> Relay | None:
+    global _relay, _config_error
+    with _init_lock:
+        if _relay is None and _config_error is None:
+            try:
+                _relay = Relay(config.load())
+            except config.ConfigError as exc:
+                _config_error = str(exc)
+        return _relay
+
+
+def initialize(context: Any) -> None:
+    relay = _setup()
+    if relay is not None:
+        relay.gateway.warm()
+
+
+def handler(event: Any, context: Any) -> Any:
+    relay = _relay or _setup()
+    if relay is None:
+        return unconfigured_response(event, _config_error or "invalid configuration",
+                                     getattr(context, "request_id", None))
+    return relay.handle(event, context)
+
+
+def reset_for_tests() -> None:
+    """Forget the instance state so a test can change the environment; FC never calls this."""
+    global _relay, _config_error
+    with _init_lock:
+        _relay = None
+        _config_error = None
