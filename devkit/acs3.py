@@ -21,7 +21,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Union
 from urllib.parse import quote, unquote, unquote_plus
 
 ALGORITHM = "ACS3-HMAC-SHA256"
@@ -174,7 +173,8 @@ def parse_authorization(value: str) -> tuple[str, list[str], str]:
     """
     algorithm, sep, rest = value.strip().partition(" ")
     if not sep or not algorithm:
-        raise AuthorizationFormatError("Authorization must be '<algorithm> Credential=..,SignedHeaders=..,Signature=..'")
+        raise AuthorizationFormatError(
+            "Authorization must be '<algorithm> Credential=..,SignedHeaders=..,Signature=..'")
     if algorithm != ALGORITHM:
         if algorithm.startswith("ACS"):
             raise UnsupportedAlgorithmError(algorithm)
@@ -227,7 +227,7 @@ class Credential:
         return f"Credential(<{kind}, secret redacted>)"
 
 
-CredentialLookup = Callable[[str], Union[Credential, None]]
+CredentialLookup = Callable[[str], Credential | None]
 
 
 class NonceStore:
@@ -258,6 +258,9 @@ class NonceStore:
     def __len__(self) -> int:
         with self._lock:
             return len(self._seen)
+
+    def __bool__(self) -> bool:  # an empty store is still a store (``nonces or default`` must not replace it)
+        return True
 
     def clear(self) -> None:
         with self._lock:
@@ -296,7 +299,7 @@ class VerificationFailure:
         return False
 
 
-VerificationResult = Union[Verified, VerificationFailure]
+VerificationResult = Verified | VerificationFailure
 
 
 def _fail(code: str, message: str, status: int = 400, access_key_id: str | None = None) -> VerificationFailure:

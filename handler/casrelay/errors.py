@@ -202,8 +202,9 @@ def cas_failed(cas_code: str, message: str, request_id: str | None) -> CasFailed
                      cas_request_id=request_id)
 
 
-def cas_outcome_unknown(message: str, request_id: str | None = None) -> CasOutcomeUnknown:
-    return CasOutcomeUnknown(504, "CasOutcomeUnknown", message, cas_request_id=request_id)
+def cas_outcome_unknown(message: str, request_id: str | None = None, status: int = 504) -> CasOutcomeUnknown:
+    """504 when no answer came back; 502 when CAS answered with a server error after taking the order."""
+    return CasOutcomeUnknown(status, "CasOutcomeUnknown", message, cas_request_id=request_id)
 
 
 def internal_error() -> RelayError:

@@ -65,7 +65,8 @@ def _from_response(exc: Any) -> RelayError:
         return cas_unavailable(f"CAS is temporarily unavailable ({code})", request_id)
     if isinstance(status, int) and status >= 500:
         return cas_outcome_unknown(
-            f"CAS failed with {code} after receiving the order; it may or may not have been placed", request_id
+            f"CAS failed with {code} after receiving the order; it may or may not have been placed", request_id,
+            status=502,
         )
     field = code.split(".", 1)[1] if code.startswith(("Invalid", "Missing")) and "." in code else "order"
     errors = (FieldError(field, code, message or "refused by CAS"),)

@@ -38,15 +38,16 @@ class CsrInfo:
 
 def _der_candidates(body: str) -> list[bytes]:
     body = body.replace("\\n", "\n").replace("\\r", "")
-    lines = [ln.strip() for ln in re.split(r"[\r\n\t]+", body) if ln.strip()]
-    joined = " ".join(lines)
-    candidates = [joined.replace(" ", "")]
-    if " " in joined:
+    lines = [ln for ln in re.split(r"[\r\n\t]+", body) if ln.strip()]
+    candidates = ["".join(ln.strip() for ln in lines).replace(" ", "")]
+    if any(" " in ln for ln in lines):
         # A space inside a base64 line is either a line break that became a space or a '+' that a
-        # URL decoder turned into one; try the second reading when the first does not decode.
-        candidates.append(re.sub(r"(?<=\S) (?=\S)", "+", joined).replace(" ", ""))
+        # URL decoder turned into one; try the second reading when the first does not decode. Real
+        # line breaks stay line breaks, and a space at either end of a line may be a '+' as well.
+        candidates.append("".join(ln.replace(" ", "+") for ln in lines))
+        candidates.append("".join(ln.strip().replace(" ", "+") for ln in lines))
     out = []
-    for text in candidates:
+    for text in dict.fromkeys(candidates):
         try:
             out.append(base64.b64decode(text, validate=True))
         except (binascii.Error, ValueError):

@@ -45,6 +45,11 @@ def normalise_host(raw: str, field: str) -> tuple[str | None, FieldError | None]
     try:
         ascii_name = idna.encode(rest, uts46=True).decode("ascii").lower()
     except idna.IDNAError as exc:
+        # idna enforces the 63- and 253-octet limits itself; report them under their own codes
+        if str(exc) == "Label too long":
+            return bad("InvalidDomain.LabelLength", "has a label longer than 63 characters")
+        if str(exc) == "Domain too long":
+            return bad("InvalidDomain.Length", "is longer than 253 characters")
         return bad("InvalidDomain.Syntax", f"is not a valid host name ({exc})")
     except UnicodeError:
         return bad("InvalidDomain.Syntax", "is not a valid host name")

@@ -1,0 +1,103 @@
+"""``python -m devkit``: run casrelay locally on the embedded default (the CAS emulator, no cloud account).
+
+    python -m devkit demo                  send a signed webhook order over real HTTP, then run every event in events/
+    python -m devkit serve [--port 9000]   keep the local HTTP trigger running for curl
+    python -m devkit invoke EVENT.json     hand one event file to the handler, like `s local invoke`
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .embedded import embedded_default
+from .fc_local import ROOT, LocalFcServer, call_handler, prepare_event_file, sign_webhook
+
+EVENTS = ROOT / "events"
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - loopback only
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+def _summary(result: object) -> str:
+    if isinstance(result, dict) and "statusCode" in result:
+        return f"HTTP {result['statusCode']} {result.get('body', '')}"
+    return json.dumps(result)
+
+
+def invoke_file(path: Path, secret: str | None) -> object:
+    try:
+        return call_handler(prepare_event_file(path, secret))
+    except Exception as exc:  # a transient failure is raised for FC to retry; show it as FC would
+        return {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+
+
+def demo() -> int:
+    with embedded_default() as emb, LocalFcServer() as server:
+        print(f"CAS emulator on {emb.emulator.endpoint}; local HTTP trigger on {server.url}")
+        order = {"ProductCode": "symantec-free-1-free", "Domain": "www.example.com", "ValidateType": "DNS",
+                 "Email": "tom.zhang@example.com", "Phone": "13000000000"}
+        body = json.dumps(order).encode()
+        headers = {"Content-Type": "application/json", **sign_webhook(emb.webhook_secret, body)}
+        print(f"\nPOST {server.url}/ (signed with Standard Webhooks)\n  {body.decode()}")
+        status, text = _post(server.url + "/", body, headers)
+        print(f"  -> HTTP {status} {text}")
+        status2, text2 = _post(server.url + "/", body, {"Content-Type": "application/json"})
+        print(f"POST without a signature -> HTTP {status2} {text2}")
+
+        print(f"\nLocal invoke of every event in {EVENTS.relative_to(ROOT)}/:")
+        for path in sorted(EVENTS.glob("*.json")):
+            result = invoke_file(path, emb.webhook_secret)
+            print(f"  {path.name:34} {_summary(result)[:160]}")
+        print(f"\nOrders in the emulator: {len(emb.emulator.orders())}")
+    return 0 if status == 200 and status2 == 401 else 1
+
+
+def serve(port: int) -> int:
+    with embedded_default() as emb, LocalFcServer(port=port) as server:
+        print(f"CAS emulator on {emb.emulator.endpoint}")
+        print(f"casrelay listening on {server.url} (webhook secret {emb.webhook_secret}); Ctrl-C stops")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            return 0
+
+
+def invoke(path: Path) -> int:
+    with embedded_default() as emb:
+        result = invoke_file(path, emb.webhook_secret)
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devkit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="one signed order over HTTP, then every event file")
+    p_serve = sub.add_parser("serve", help="run the local HTTP trigger until Ctrl-C")
+    p_serve.add_argument("--port", type=int, default=9000)
+    p_invoke = sub.add_parser("invoke", help="invoke the handler with one event file")
+    p_invoke.add_argument("event", type=Path)
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        return demo()
+    if args.command == "serve":
+        return serve(args.port)
+    return invoke(args.event)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
