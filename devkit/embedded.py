@@ -16,7 +16,7 @@ from . import cas_emulator
 from .fc_local import load_index
 
 #: A demo secret for Standard Webhooks; it protects nothing and must never be deployed.
-DEMO_WEBHOOK_SECRET = "whsec_Y2FzcmVsYXktbG9jYWwtZGVtby1zZWNyZXQtMDAwMA=="
+DEMO_WEBHOOK_SECRET = "whsec_Y2FzcmVsYXktbG9jYWwtZGVtby1zZWNyZXQtMDAwMA=="  # noqa: S105 - public demo value
 
 
 @dataclass

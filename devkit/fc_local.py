@@ -143,7 +143,7 @@ class LocalFcServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> LocalFcServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fc-local", daemon=True)

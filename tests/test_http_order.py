@@ -285,7 +285,6 @@ def test_direct_invocation_that_fails_transiently_raises_for_fc_to_retry(embedde
 
 def test_an_unrecognised_event_gets_an_error_that_says_what_was_seen(embedded):
     import index
-
     from devkit.fc_local import make_context
 
     result = index.handler(json.dumps({"hello": "world"}).encode(), make_context())

@@ -55,8 +55,12 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
 
 
 def _is_loopback_host(endpoint: str) -> bool:
-    host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
-    host = host.strip("[]")
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(f"//{endpoint}").hostname or ""
+    except ValueError:
+        return False
     if host == "localhost":
         return True
     try:

@@ -1,0 +1,525 @@
+"""The CAS emulator driven by the real SDK (alibabacloud_cas20200407 + tea-openapi 0.4.6).
+
+Every call here goes through the SDK's own signing, URL encoding and
+exception mapping over loopback HTTP, so a passing test means the relay's
+real client code will see the same bytes and the same exceptions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+from alibabacloud_cas20200407 import models as cas_models
+from alibabacloud_cas20200407.client import Client
+from alibabacloud_tea_openapi import utils_models as open_api_models
+from alibabacloud_tea_openapi.client import Client as OpenApiClient
+from alibabacloud_tea_openapi.exceptions import ClientException, ServerException, ThrottlingException
+from alibabacloud_tea_openapi.utils_models import Config
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from darabonba.exceptions import UnretryableException
+from darabonba.policy.retry import RetryOptions
+from darabonba.runtime import RuntimeOptions
+
+from devkit.cas_emulator import (
+    ACTION_CREATE,
+    ACTION_PACKAGE_STATE,
+    DEMO_ACCESS_KEY_ID,
+    DEMO_ACCESS_KEY_SECRET,
+    DEMO_SECURITY_TOKEN,
+    DEMO_STS_ACCESS_KEY_ID,
+    DEMO_STS_ACCESS_KEY_SECRET,
+    FIRST_ORDER_ID,
+    OUTCOME_CLOSED_AFTER_COMMIT,
+    OUTCOME_DELAYED_AFTER_COMMIT,
+    OUTCOME_DROPPED,
+    THROTTLING_CODE,
+    THROTTLING_MESSAGE,
+    CasEmulator,
+)
+
+Tag = cas_models.CreateCertificateForPackageRequestRequestTags
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """darabonba hands HTTP(S)_PROXY to requests without honouring NO_PROXY; loopback must stay direct."""
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def emu() -> Iterator[CasEmulator]:
+    with CasEmulator() as emulator:
+        yield emulator
+
+
+def make_client(emulator: CasEmulator, *, access_key_id: str = DEMO_ACCESS_KEY_ID,
+                secret: str = DEMO_ACCESS_KEY_SECRET, security_token: str | None = None,
+                read_timeout_ms: int | None = None) -> Client:
+    config = Config(access_key_id=access_key_id, access_key_secret=secret, security_token=security_token,
+                    endpoint=emulator.endpoint, protocol="http", region_id="cn-hangzhou",
+                    read_timeout=read_timeout_ms)
+    return Client(config)
+
+
+def create(client: Client, domain: str = "www.example.com", **kwargs: object) -> int:
+    request = cas_models.CreateCertificateForPackageRequestRequest(domain=domain, **kwargs)
+    order_id = client.create_certificate_for_package_request(request).body.order_id
+    assert isinstance(order_id, int)
+    return order_id
+
+
+@pytest.fixture(scope="module")
+def csr_with_plus() -> str:
+    """A 2048-bit RSA CSR whose PEM contains '+' (base64 almost always does; loop to be certain)."""
+    for _ in range(50):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        csr = (
+            x509.CertificateSigningRequestBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "csr.example.com")]))
+            .sign(key, hashes.SHA256())
+        )
+        pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+        if "+" in pem:
+            return pem
+    raise AssertionError("could not produce a CSR containing '+'")
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+def test_access_key_round_trip_creates_an_order_and_spends_one_quota_unit(emu: CasEmulator) -> None:
+    client = make_client(emu)
+
+    order_id = create(client, "www.example.com", validate_type="DNS")
+
+    assert order_id == FIRST_ORDER_ID
+    order = emu.get_order(order_id)
+    assert (order.domain, order.product_code, order.status, order.validate_type) == (
+        "www.example.com", "digicert-free-1-free", "PAYED", "DNS")
+    assert order.access_key_id == DEMO_ACCESS_KEY_ID
+    assert emu.quota().used == 1
+    assert emu.request_count(outcome=THROTTLING_CODE) == 0
+
+
+def test_order_ids_above_2_pow_53_survive_the_sdk_exactly(emu: CasEmulator) -> None:
+    client = make_client(emu)
+
+    first, second = create(client, "a.example.com"), create(client, "b.example.com")
+
+    assert first > 2**53
+    assert second == first + 1
+    assert emu.get_order(second).domain == "b.example.com"
+
+
+def test_sts_round_trip_is_accepted_and_the_token_is_redacted_from_records(emu: CasEmulator) -> None:
+    client = make_client(emu, access_key_id=DEMO_STS_ACCESS_KEY_ID, secret=DEMO_STS_ACCESS_KEY_SECRET,
+                         security_token=DEMO_SECURITY_TOKEN)
+
+    order_id = create(client)
+
+    assert emu.get_order(order_id).access_key_id == DEMO_STS_ACCESS_KEY_ID
+    (record,) = emu.requests(ACTION_CREATE)
+    assert record.headers["x-acs-security-token"] == "<redacted>"
+    assert DEMO_SECURITY_TOKEN not in repr(emu.requests())
+
+
+def test_sts_key_with_wrong_token_is_rejected_with_InvalidSecurityToken_Mismatch(emu: CasEmulator) -> None:
+    client = make_client(emu, access_key_id=DEMO_STS_ACCESS_KEY_ID, secret=DEMO_STS_ACCESS_KEY_SECRET,
+                         security_token="stolen-token")
+
+    with pytest.raises(ClientException) as info:
+        create(client)
+
+    assert info.value.code == "InvalidSecurityToken.Mismatch"
+    assert emu.orders() == []
+
+
+def test_wrong_secret_raises_ClientException_SignatureDoesNotMatch_with_the_gateway_error_body(
+    emu: CasEmulator,
+) -> None:
+    client = make_client(emu, secret="not-the-secret")
+
+    with pytest.raises(ClientException) as info:
+        create(client)
+
+    err = info.value
+    assert (err.code, err.status_code) == ("SignatureDoesNotMatch", 400)
+    assert set(err.data) == {"RequestId", "HostId", "Code", "Message", "Recommend", "statusCode"}
+    assert err.data["Recommend"] == (
+        f"https://api.aliyun.com/troubleshoot?q=SignatureDoesNotMatch&product=cas&requestId={err.request_id}")
+    assert emu.orders() == [] and emu.quota().used == 0
+
+
+def test_unknown_access_key_raises_InvalidAccessKeyId_NotFound(emu: CasEmulator) -> None:
+    with pytest.raises(ClientException) as info:
+        create(make_client(emu, access_key_id="LTAI-nobody"))
+
+    assert (info.value.code, info.value.status_code) == ("InvalidAccessKeyId.NotFound", 404)
+
+
+def test_client_clock_20_minutes_off_is_rejected_with_InvalidTimeStamp_Expired() -> None:
+    with CasEmulator(clock=lambda: time.time() + 20 * 60) as skewed, pytest.raises(ClientException) as info:
+        create(make_client(skewed))
+
+    assert info.value.code == "InvalidTimeStamp.Expired"
+
+
+def test_unknown_action_is_InvalidApi_NotFound_and_wrong_version_is_InvalidVersion(emu: CasEmulator) -> None:
+    client = OpenApiClient(Config(access_key_id=DEMO_ACCESS_KEY_ID, access_key_secret=DEMO_ACCESS_KEY_SECRET,
+                                  endpoint=emu.endpoint, protocol="http"))
+
+    def call(action: str, version: str) -> ClientException:
+        params = open_api_models.Params(action=action, version=version, protocol="HTTPS", pathname="/",
+                                        method="POST", auth_type="AK", style="RPC", req_body_type="formData",
+                                        body_type="json")
+        with pytest.raises(ClientException) as info:
+            client.call_api(params, open_api_models.OpenApiRequest(query={}), RuntimeOptions())
+        return info.value
+
+    assert (call("DescribeNothing", "2020-04-07").code, call("DescribeNothing", "2020-04-07").status_code) == (
+        "InvalidApi.NotFound", 404)
+    assert call(ACTION_PACKAGE_STATE, "2019-01-01").code == "InvalidVersion"
+
+
+def test_parameters_in_a_form_urlencoded_body_are_accepted(emu: CasEmulator) -> None:
+    client = OpenApiClient(Config(access_key_id=DEMO_ACCESS_KEY_ID, access_key_secret=DEMO_ACCESS_KEY_SECRET,
+                                  endpoint=emu.endpoint, protocol="http"))
+    params = open_api_models.Params(action=ACTION_CREATE, version="2020-04-07", protocol="HTTPS", pathname="/",
+                                    method="POST", auth_type="AK", style="RPC", req_body_type="formData",
+                                    body_type="json")
+
+    result = client.call_api(params, open_api_models.OpenApiRequest(
+        body={"Domain": "form.example.com", "Tags": [{"Key": "a b", "Value": "c+d"}]}), RuntimeOptions())
+
+    order = emu.get_order(result["body"]["OrderId"])
+    assert order.domain == "form.example.com"
+    assert order.tags == [{"Key": "a b", "Value": "c+d"}]
+
+
+# --------------------------------------------------------------------------- what arrives
+
+
+def test_csr_with_plus_and_newlines_arrives_byte_exact_and_its_cn_wins_over_domain(
+    emu: CasEmulator, csr_with_plus: str,
+) -> None:
+    assert "+" in csr_with_plus and "\n" in csr_with_plus
+
+    order_id = create(make_client(emu), "ignored.example.com", csr=csr_with_plus)
+
+    order = emu.get_order(order_id)
+    assert order.params["Csr"] == csr_with_plus
+    assert order.csr == csr_with_plus
+    assert order.domain == "csr.example.com"
+    assert order.key_algorithm == "RSA"
+
+
+def test_tags_with_spaces_and_asterisks_arrive_intact(emu: CasEmulator) -> None:
+    tags = [Tag(key="cost center", value="team *a* ~ 1"), Tag(key="relay", value="")]
+
+    order_id = create(make_client(emu), tags=tags)
+
+    order = emu.get_order(order_id)
+    assert order.tags == [{"Key": "cost center", "Value": "team *a* ~ 1"}, {"Key": "relay", "Value": ""}]
+    assert order.params["Tags.1.Key"] == "cost center"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"domain": None}, "MissingParameter"),
+        ({"product_code": "no-such-product"}, "InvalidParameter.ProductCode"),
+        ({"validate_type": "EMAIL"}, "InvalidParameter.ValidateType"),
+        ({"csr": "-----BEGIN CERTIFICATE REQUEST-----\nnope\n-----END CERTIFICATE REQUEST-----\n"},
+         "InvalidParameter.Csr"),
+        ({"domain": "a.example.com,*.example.com"}, "InvalidParameter.Domain"),
+        ({"domain": "a.com,b.com,c.com,d.com,e.com,f.com"}, "InvalidParameter.Domain"),
+    ],
+)
+def test_invalid_create_parameters_are_rejected_without_spending_quota(
+    emu: CasEmulator, kwargs: dict[str, object], code: str,
+) -> None:
+    request = cas_models.CreateCertificateForPackageRequestRequest(**{"domain": "www.example.com", **kwargs})
+
+    with pytest.raises(ClientException) as info:
+        make_client(emu).create_certificate_for_package_request(request)
+
+    assert (info.value.code, info.value.status_code) == (code, 400)
+    assert emu.quota().used == 0 and emu.orders() == []
+
+
+def test_csr_with_a_1024_bit_rsa_key_is_rejected(emu: CasEmulator) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - must be rejected
+    csr = (x509.CertificateSigningRequestBuilder()
+           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "weak.example.com")]))
+           .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode("ascii"))
+
+    with pytest.raises(ClientException) as info:
+        create(make_client(emu), csr=csr)
+
+    assert info.value.code == "InvalidParameter.Csr"
+
+
+# --------------------------------------------------------------------------- quota and orders
+
+
+def test_exhausted_quota_is_NotRemainCount_and_a_product_without_package_is_NotFoundPackage() -> None:
+    with CasEmulator(quotas={"digicert-free-1-free": 1}) as emu:
+        client = make_client(emu)
+        create(client, "one.example.com")
+
+        with pytest.raises(ClientException) as exhausted:
+            create(client, "two.example.com")
+        with pytest.raises(ClientException) as no_package:
+            create(client, "three.example.com", product_code="geotrust-dv-1-starter")
+
+        assert (exhausted.value.code, exhausted.value.status_code) == ("NotRemainCount", 404)
+        assert (no_package.value.code, no_package.value.status_code) == ("NotFoundPackage", 404)
+        assert len(emu.orders()) == 1
+
+        emu.set_quota("digicert-free-1-free", 2)
+        create(client, "two.example.com")
+        assert emu.quota().used == 2
+
+
+def test_describe_package_state_reports_total_used_and_issued(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    emu.set_quota("digicert-free-1-free", 20)
+    first = create(client, "a.example.com")
+    create(client, "b.example.com")
+    emu.set_order_status(first, "ISSUED")
+
+    body = client.describe_package_state(cas_models.DescribePackageStateRequest()).body
+
+    assert (body.product_code, body.total_count, body.used_count, body.issued_count) == (
+        "digicert-free-1-free", 20, 2, 1)
+    assert body.request_id
+
+
+def test_describe_certificate_state_gives_dns_or_file_validation_data(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    dns_id = create(client, "*.wild.example.com", validate_type="DNS")
+    file_id = create(client, "file.example.com", validate_type="FILE")
+
+    dns = client.describe_certificate_state(cas_models.DescribeCertificateStateRequest(order_id=dns_id)).body
+    file = client.describe_certificate_state(cas_models.DescribeCertificateStateRequest(order_id=file_id)).body
+
+    assert (dns.type, dns.validate_type, dns.record_type, dns.record_domain) == (
+        "domain_verify", "DNS", "TXT", "_dnsauth.wild.example.com")
+    assert dns.record_value
+    assert (file.type, file.validate_type, file.domain) == ("domain_verify", "FILE", "file.example.com")
+    assert file.uri == "http://file.example.com/.well-known/pki-validation/fileauth.txt" and file.content
+
+    emu.set_order_status(file_id, "ISSUED")
+    issued = client.describe_certificate_state(cas_models.DescribeCertificateStateRequest(order_id=file_id)).body
+    assert issued.type == "certificate"
+    assert x509.load_pem_x509_certificate(issued.certificate.encode()).subject.rfc4514_string() == (
+        "CN=file.example.com")
+    assert issued.private_key.startswith("-----BEGIN PRIVATE KEY-----")
+
+    with pytest.raises(ClientException) as info:
+        client.describe_certificate_state(cas_models.DescribeCertificateStateRequest(order_id=12345))
+    assert (info.value.code, info.value.status_code) == ("NotFoundOrder", 404)
+
+
+def test_list_user_certificate_order_filters_by_keyword_and_status_and_pages(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    ids = [create(client, f"host{i}.shop.example.com") for i in range(3)]
+    other = create(client, "blog.example.org")
+    emu.set_order_status(ids[0], "ISSUED")
+
+    def listing(**kwargs: object) -> cas_models.ListUserCertificateOrderResponseBody:
+        request = cas_models.ListUserCertificateOrderRequest(**kwargs)
+        return client.list_user_certificate_order(request).body
+
+    everything = listing()
+    assert (everything.total_count, everything.current_page, everything.show_size) == (4, 1, 50)
+    assert [o.order_id for o in everything.certificate_order_list] == [other, *reversed(ids)]
+    item = everything.certificate_order_list[0]
+    assert (item.domain, item.status, item.product_code, item.cert_type, item.source_type) == (
+        "blog.example.org", "PAYED", "digicert-free-1-free", "FREE", "cpack")
+    assert item.instance_id
+
+    assert [o.order_id for o in listing(keyword="shop").certificate_order_list] == list(reversed(ids))
+    assert [o.order_id for o in listing(keyword=str(other)[-6:]).certificate_order_list] == [other]
+    issued = listing(status="ISSUED").certificate_order_list
+    assert [o.order_id for o in issued] == [ids[0]]
+    assert issued[0].cert_end_time > issued[0].cert_start_time > 0
+
+    page2 = listing(keyword="shop", current_page=2, show_size=2)
+    assert (page2.total_count, [o.order_id for o in page2.certificate_order_list]) == (3, [ids[0]])
+    assert listing(order_type="UPLOAD").total_count == 0
+
+
+def test_cancelling_a_pending_order_returns_its_quota_unit(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    order_id = create(client)
+    assert emu.quota().used == 1
+
+    body = client.cancel_certificate_for_package_request(
+        cas_models.CancelCertificateForPackageRequestRequest(order_id=order_id)).body
+
+    assert body.request_id
+    assert emu.get_order(order_id).status == "CANCELLED"
+    assert client.describe_package_state(cas_models.DescribePackageStateRequest()).body.used_count == 0
+    with pytest.raises(ClientException) as again:
+        client.cancel_certificate_for_package_request(
+            cas_models.CancelCertificateForPackageRequestRequest(order_id=order_id))
+    assert again.value.code == "OrderStateError"
+
+
+# --------------------------------------------------------------------------- flow control
+
+
+def test_eleventh_call_within_one_second_is_throttled_with_Throttling_User(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    request = cas_models.DescribePackageStateRequest()
+    started = time.monotonic()
+    for _ in range(10):
+        client.describe_package_state(request)
+
+    with pytest.raises(ClientException) as info:
+        client.describe_package_state(request)
+
+    assert time.monotonic() - started < 1.0, "loopback too slow for a one-second window"
+    assert (info.value.code, info.value.status_code) == (THROTTLING_CODE, 400)
+    assert info.value.data["Message"] == THROTTLING_MESSAGE
+    assert [r.action for r in emu.throttled_requests()] == [ACTION_PACKAGE_STATE]
+    # The window is per action and per access key.
+    create(client)
+    sts = make_client(emu, access_key_id=DEMO_STS_ACCESS_KEY_ID, secret=DEMO_STS_ACCESS_KEY_SECRET,
+                      security_token=DEMO_SECURITY_TOKEN)
+    sts.describe_package_state(request)
+    assert emu.request_count(outcome=THROTTLING_CODE) == 1
+
+
+def test_retry_after_option_turns_throttling_into_ThrottlingException() -> None:
+    with CasEmulator(qps=1, throttle_retry_after_ms=250) as emu:
+        client = make_client(emu)
+        client.describe_package_state(cas_models.DescribePackageStateRequest())
+
+        with pytest.raises(ThrottlingException) as info:
+            client.describe_package_state(cas_models.DescribePackageStateRequest())
+
+        assert (info.value.code, info.value.retry_after) == (THROTTLING_CODE, 250)
+
+
+# --------------------------------------------------------------------------- fault injection
+
+
+def test_fail_next_returns_injected_503_as_ServerException_without_creating_an_order(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    emu.fail_next(ACTION_CREATE, count=2)
+
+    for _ in range(2):
+        with pytest.raises(ServerException) as info:
+            create(client)
+        assert (info.value.code, info.value.status_code) == ("ServiceUnavailable", 503)
+    assert emu.orders() == [] and emu.quota().used == 0
+
+    create(client)
+    assert emu.counts_by_outcome(ACTION_CREATE) == {"ServiceUnavailable": 2, "ok": 1}
+
+
+def test_sdk_retry_after_injected_503_is_signed_with_retry_headers_and_orders_once(emu: CasEmulator) -> None:
+    retry = RetryOptions({"retryable": True, "retryCondition": [
+        {"maxAttempts": 3, "exception": ["ServerException"], "backoff": {"policy": "Fixed", "period": 10}}]})
+    client = Client(Config(access_key_id=DEMO_ACCESS_KEY_ID, access_key_secret=DEMO_ACCESS_KEY_SECRET,
+                           endpoint=emu.endpoint, protocol="http", retry_options=retry))
+    emu.fail_next(ACTION_CREATE)
+
+    create(client, "retried.example.com")
+
+    first, second = emu.requests(ACTION_CREATE)
+    assert (first.outcome, second.outcome) == ("ServiceUnavailable", "ok")
+    assert second.headers["x-acs-retry-attempts"] == "1"
+    assert first.headers["x-acs-signature-nonce"] != second.headers["x-acs-signature-nonce"]
+    assert [o.domain for o in emu.orders()] == ["retried.example.com"]
+
+
+def test_added_latency_delays_responses(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    emu.set_latency(300, action=ACTION_PACKAGE_STATE)
+
+    started = time.monotonic()
+    client.describe_package_state(cas_models.DescribePackageStateRequest())
+    slow = time.monotonic() - started
+    started = time.monotonic()
+    create(client)
+    fast = time.monotonic() - started
+
+    assert slow >= 0.3 > fast
+
+
+def test_timeout_after_commit_leaves_an_order_while_the_sdk_raises_a_read_timeout(emu: CasEmulator) -> None:
+    client = make_client(emu, read_timeout_ms=300)
+    emu.delay_after_commit(ACTION_CREATE, seconds=1.5)
+
+    started = time.monotonic()
+    with pytest.raises(UnretryableException) as info:
+        create(client, "ambiguous.example.com")
+
+    assert time.monotonic() - started < 1.2
+    assert "timed out" in str(info.value.inner_exception).lower()
+    (order,) = emu.orders()
+    assert order.domain == "ambiguous.example.com"
+    assert emu.quota().used == 1
+    assert emu.request_count(ACTION_CREATE, OUTCOME_DELAYED_AFTER_COMMIT) == 1
+    # Only one call was affected; the next one is answered normally.
+    assert create(client, "next.example.com") == order.order_id + 1
+
+
+def test_close_after_commit_stores_the_order_but_sends_no_response(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    emu.close_after_commit(ACTION_CREATE)
+
+    with pytest.raises(UnretryableException):
+        create(client, "lost-reply.example.com")
+
+    assert [o.domain for o in emu.orders()] == ["lost-reply.example.com"]
+    assert emu.request_count(ACTION_CREATE, OUTCOME_CLOSED_AFTER_COMMIT) == 1
+
+
+def test_drop_before_commit_closes_the_connection_and_changes_nothing(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    emu.drop_before_commit(ACTION_CREATE)
+
+    with pytest.raises(UnretryableException):
+        create(client)
+
+    assert emu.orders() == [] and emu.quota().used == 0
+    assert emu.request_count(ACTION_CREATE, OUTCOME_DROPPED) == 1
+    create(client)
+    assert emu.counts_by_action() == {ACTION_CREATE: 2}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_prints_endpoint_and_demo_credentials_and_serves() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "devkit.cas_emulator", "--port", "0"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        banner = first + "".join(proc.stdout.readline() for _ in range(3))
+        endpoint = first.rsplit(" ", 1)[-1].strip()
+        assert endpoint.startswith("127.0.0.1:")
+        assert DEMO_ACCESS_KEY_ID in banner and DEMO_STS_ACCESS_KEY_ID in banner
+
+        config = Config(access_key_id=DEMO_ACCESS_KEY_ID, access_key_secret=DEMO_ACCESS_KEY_SECRET,
+                        endpoint=endpoint, protocol="http")
+        body = Client(config).describe_package_state(cas_models.DescribePackageStateRequest()).body
+        assert body.total_count == 1000
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)
+        if proc.stdout is not None:
+            proc.stdout.close()
