@@ -7,8 +7,13 @@ afterwards, so the demo, the local server, the local invoke and the tests all ru
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -24,6 +29,18 @@ class Embedded:
     emulator: cas_emulator.CasEmulator
     webhook_secret: str
     env: dict[str, str]
+    #: A scratch folder for this run: the SQLite ledger and the file sink live here.
+    workdir: Path
+
+    @property
+    def sink_file(self) -> Path:
+        return self.workdir / "orders.jsonl"
+
+    def pushed(self) -> list[dict[str, Any]]:
+        """Every message the file sink received, in order."""
+        if not self.sink_file.exists():
+            return []
+        return [json.loads(line) for line in self.sink_file.read_text().splitlines() if line.strip()]
 
 
 @contextmanager
@@ -44,6 +61,7 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 def embedded_default(extra_env: Mapping[str, str] | None = None, **emulator_args: object) -> Iterator[Embedded]:
     emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
     emulator.start()
+    workdir = Path(tempfile.mkdtemp(prefix="casrelay-"))
     env = {
         "CAS_ENDPOINT": emulator.endpoint,
         "CAS_PROTOCOL": "http",
@@ -53,13 +71,18 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, **emulator_args
         "ALIBABA_CLOUD_SECURITY_TOKEN": "",
         "WEBHOOK_AUTH": "standard",
         "WEBHOOK_SECRETS": DEMO_WEBHOOK_SECRET,
+        "IDEMPOTENCY_STORE": f"sqlite://{workdir}/ledger.sqlite3",
+        "ORDER_SINKS": f"file://{workdir}/orders.jsonl",
+        # darabonba sends even loopback calls through HTTP(S)_PROXY and ignores NO_PROXY.
+        "HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": "",
     }
     env.update(extra_env or {})
     index = load_index()
     try:
         with patched_environ(env):
             index.reset_for_tests()
-            yield Embedded(emulator, DEMO_WEBHOOK_SECRET, env)
+            yield Embedded(emulator, DEMO_WEBHOOK_SECRET, env, workdir)
     finally:
         index.reset_for_tests()
         emulator.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -18,7 +18,8 @@ _VENDORED = os.path.join(_HERE, "python")  # where s.yaml's pre-deploy step inst
 if os.path.isdir(_VENDORED) and _VENDORED not in sys.path:
     sys.path.insert(0, _VENDORED)
 
-from casrelay import config  # noqa: E402
+from casrelay import config, log  # noqa: E402
+from casrelay.ledger.exceptions import StoreUnavailable  # noqa: E402
 from casrelay.relay import Relay, unconfigured_response  # noqa: E402
 
 _relay: Relay | None = None
@@ -32,15 +33,21 @@ def _setup() -> Relay | None:
         if _relay is None and _config_error is None:
             try:
                 _relay = Relay(config.load())
-            except config.ConfigError as exc:
+            except (config.ConfigError, StoreUnavailable) as exc:
                 _config_error = str(exc)
+                log.emit("config.invalid", 40, reason=_config_error)
         return _relay
 
 
 def initialize(context: Any) -> None:
     relay = _setup()
-    if relay is not None:
-        relay.gateway.warm()
+    if relay is None:
+        return
+    relay.gateway.warm()
+    if os.environ.get("FC_FUNCTION_NAME") and relay.ledger_config.store_url.startswith("sqlite:"):
+        log.emit("ledger.single_instance", 30, store="sqlite",
+                 reason="IDEMPOTENCY_STORE is SQLite, which each FC instance keeps to itself; with more than "
+                        "one instance a duplicate can be ordered twice. Use redis:// in production.")
 
 
 def handler(event: Any, context: Any) -> Any:

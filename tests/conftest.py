@@ -58,3 +58,53 @@ def invoke_direct(order: Mapping[str, Any]) -> Any:
     import index  # imported after the embedded fixture set the environment
 
     return index.handler(json.dumps(order).encode(), make_context())
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A real redis-server: ``CASRELAY_TEST_REDIS_URL`` when CI started one, else one of our own on a free port."""
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    url = os.environ.get("CASRELAY_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed for the Redis ledger tests: apt-get install redis-server"
+    port = _free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import redis
+
+    client = redis.Redis(port=port)
+    for _ in range(100):
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.05)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def redis_url(redis_server: str) -> str:
+    """A clean database for each test."""
+    import redis
+
+    redis.Redis.from_url(redis_server).flushdb()
+    return redis_server

@@ -136,7 +136,7 @@ def test_no_package_bought_is_402_not_found_package(client, embedded):
 
 
 def test_cas_throttling_is_429_with_retry_after(client, embedded):
-    embedded.emulator.fail_next(ACTION_CREATE, status=400, code="Throttling.User",
+    embedded.emulator.fail_next(ACTION_CREATE, count=3, status=400, code="Throttling.User",
                                 message="Request was denied due to user flow control.")
     res = client.request(ORDER)
     assert res["statusCode"] == 429
@@ -145,10 +145,20 @@ def test_cas_throttling_is_429_with_retry_after(client, embedded):
 
 
 def test_cas_service_unavailable_is_503_with_retry_after(client, embedded):
-    embedded.emulator.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable")
+    embedded.emulator.fail_next(ACTION_CREATE, count=3, status=503, code="ServiceUnavailable")
     res = client.request(ORDER)
     assert res["statusCode"] == 503
     assert "Retry-After" in res["headers"]
+    assert embedded.emulator.orders() == []
+
+
+def test_a_throttled_or_unavailable_call_is_retried_because_cas_did_not_act(client, embedded):
+    embedded.emulator.fail_next(ACTION_CREATE, status=400, code="Throttling.User")
+    embedded.emulator.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable")
+    res = client.request(ORDER)
+    assert res["statusCode"] == 200
+    assert len(embedded.emulator.orders()) == 1
+    assert len(embedded.emulator.requests(ACTION_CREATE)) == 3
 
 
 def test_cas_internal_error_is_502_and_says_the_outcome_is_unknown(client, embedded):
@@ -216,7 +226,7 @@ def client_code(res):
     return json.loads(res["body"])["Code"]
 
 
-def test_read_timeout_after_cas_committed_is_504_outcome_unknown(embedded, monkeypatch):
+def test_read_timeout_after_cas_committed_is_reconciled_and_answered_with_that_order(embedded, monkeypatch):
     from tests.conftest import HttpClient
 
     monkeypatch.setenv("CAS_READ_TIMEOUT_MS", "300")
@@ -225,16 +235,29 @@ def test_read_timeout_after_cas_committed_is_504_outcome_unknown(embedded, monke
     index.reset_for_tests()
     embedded.emulator.delay_after_commit(ACTION_CREATE, seconds=1.0)
     res = HttpClient(embedded).request(ORDER)
-    assert res["statusCode"] == 504
-    assert client_code(res) == "CasOutcomeUnknown"
-    assert len(embedded.emulator.orders()) == 1  # the order exists although the caller saw a timeout
+    orders = embedded.emulator.orders()
+    assert len(orders) == 1  # the order exists although the call timed out, and it is adopted, not re-ordered
+    assert res["statusCode"] == 200
+    assert json.loads(res["body"])["OrderId"] == orders[0].order_id
 
 
-def test_connection_closed_after_commit_is_outcome_unknown(client, embedded):
+def test_connection_closed_after_commit_is_reconciled_to_the_committed_order(client, embedded):
     embedded.emulator.close_after_commit(ACTION_CREATE)
     res = client.request(ORDER)
+    assert res["statusCode"] == 200
+    assert client.json(res)["OrderId"] == embedded.emulator.orders()[0].order_id
+
+
+def test_an_ambiguous_failure_with_no_order_to_find_is_504_and_never_ordered_again(client, embedded):
+    embedded.emulator.drop_before_commit(ACTION_CREATE)
+    res = client.request(ORDER)
     assert res["statusCode"] == 504
-    assert len(embedded.emulator.orders()) == 1
+    assert client_code(res) == "CasOutcomeUnknown"
+    again = client.request(ORDER)
+    assert again["statusCode"] == 409
+    assert client_code(again) == "OrderOutcomeUnknown"
+    assert embedded.emulator.orders() == []
+    assert len(embedded.emulator.requests(ACTION_CREATE)) == 1
 
 
 def test_no_response_ever_carries_a_stack_trace(client, embedded, monkeypatch):
@@ -243,7 +266,7 @@ def test_no_response_ever_carries_a_stack_trace(client, embedded, monkeypatch):
     def explode(*a, **k):
         raise RuntimeError("secret-token-in-message")
 
-    monkeypatch.setattr("casrelay.relay.validate_order", explode)
+    monkeypatch.setattr("casrelay.placement.validate_order", explode)
     res = client.request(ORDER)
     assert res["statusCode"] == 500
     assert "Traceback" not in res["body"] and "secret-token-in-message" not in res["body"]
@@ -278,7 +301,7 @@ def test_direct_invocation_that_fails_transiently_raises_for_fc_to_retry(embedde
     from casrelay.relay import TransientFailure
     from tests.conftest import invoke_direct
 
-    embedded.emulator.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable")
+    embedded.emulator.fail_next(ACTION_CREATE, count=3, status=503, code="ServiceUnavailable")
     with pytest.raises(TransientFailure, match="CasUnavailable"):
         invoke_direct({"Domain": "api.example.com"})
 

@@ -11,7 +11,7 @@ import index
 from casrelay.cas import CasGateway
 from casrelay.cas.credentials import Credentials, resolve
 from casrelay.config import load
-from casrelay.errors import CasFailed
+from casrelay.errors import CasFailed, CasUnavailable
 from casrelay.validation import validate_order
 from devkit import cas_emulator
 from devkit.fc_local import make_context
@@ -81,9 +81,20 @@ def test_tags_with_spaces_and_stars_arrive_as_tags_n_key_value(embedded):
     res = HttpClient(embedded).request({"Domain": "tags.example.com", "Tags": tags})
     assert res["statusCode"] == 200, res["body"]
     stored = embedded.emulator.orders()[0]
-    assert stored.tags == tags
+    assert stored.tags[:2] == tags
     assert stored.params["Tags.1.Key"] == "cost center"
     assert stored.params["Tags.2.Value"] == "platform"
+    # casrelay adds one tag of its own, naming the idempotency key, so the order can be found in the console
+    assert stored.tags[2]["Key"] == "casrelay-idempotency-key"
+    assert stored.tags[2]["Value"].startswith("auto:")
+
+
+def test_the_idempotency_tag_can_be_turned_off(embedded, monkeypatch):
+    monkeypatch.setenv("ORDER_TAG_KEY", "")
+    index.reset_for_tests()
+    res = HttpClient(embedded).request({"Domain": "notag.example.com"})
+    assert res["statusCode"] == 200
+    assert embedded.emulator.orders()[0].tags == []
 
 
 def test_every_order_parameter_reaches_cas_unchanged(embedded):
@@ -92,11 +103,14 @@ def test_every_order_parameter_reaches_cas_unchanged(embedded):
              "Phone": "13000000000", "CompanyName": "阿里云"}
     res = HttpClient(embedded).request(order)
     assert res["statusCode"] == 200, res["body"]
-    assert embedded.emulator.orders()[0].params == order
+    params = embedded.emulator.orders()[0].params
+    assert {k: v for k, v in params.items() if not k.startswith("Tags.")} == order
 
 
-def test_the_sdk_sends_no_retry_for_the_paid_call(embedded):
+def test_the_sdk_itself_never_retries_the_paid_call(embedded):
+    order = validate_order({"Domain": "once.example.com"}, load(embedded.env))
     embedded.emulator.fail_next(cas_emulator.ACTION_CREATE, status=503, code="ServiceUnavailable")
-    res = HttpClient(embedded).request({"Domain": "once.example.com"})
-    assert res["statusCode"] == 503
+    with pytest.raises(CasUnavailable):
+        _gateway(embedded).create_order(order, Credentials(cas_emulator.DEMO_ACCESS_KEY_ID,
+                                                           cas_emulator.DEMO_ACCESS_KEY_SECRET))
     assert len(embedded.emulator.requests(cas_emulator.ACTION_CREATE)) == 1

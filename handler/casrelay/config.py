@@ -35,6 +35,8 @@ class Settings:
     webhook_auth: str = "standard"
     webhook_secrets: tuple[str, ...] = field(default=(), repr=False)
     max_body_bytes: int = 65536
+    cas_max_qps: float = 10.0
+    batch_concurrency: int = 8
 
     @property
     def webhook_auth_required(self) -> bool:
@@ -51,6 +53,19 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
         raise ConfigError(f"{name} must be a whole number, got {raw[:40]!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw[:40]!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
     return value
 
 
@@ -108,4 +123,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         webhook_auth=auth,
         webhook_secrets=secrets,
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024, 32 * 1024 * 1024),
+        cas_max_qps=_float(env, "CAS_MAX_QPS", 10.0, 0.1, 1000.0),
+        batch_concurrency=_int(env, "BATCH_CONCURRENCY", 8, 1, 64),
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class RelayError(Exception):
     transient: bool = False
     headers: dict[str, str] = field(default_factory=dict)
     cas_request_id: str | None = None
+    #: CAS's own error code, when CAS answered; retry decisions read it.
+    cas_code: str | None = None
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
@@ -65,6 +68,20 @@ class BadRequest(RelayError):
 
 def bad_request(message: str, field_name: str = "body") -> BadRequest:
     return BadRequest(400, "MalformedRequest", message, (FieldError(field_name, "Malformed", message),))
+
+
+class UnreadableMessage(BadRequest):
+    """One queue message that cannot even be read into an order.
+
+    It is its own type so that a batch can set that one message aside as permanently bad (redelivery
+    would bring the same bytes back) while the other orders in the batch proceed.
+    """
+
+
+def unreadable_message(field_name: str, problem: str, code: str = "Malformed") -> UnreadableMessage:
+    """``problem`` completes a sentence about ``field_name`` ("data.messageBody" + "is not JSON ...")."""
+    return UnreadableMessage(400, "MalformedMessage", f"{field_name} {problem}",
+                             (FieldError(field_name, code, problem),))
 
 
 class Unauthenticated(RelayError):
@@ -177,15 +194,17 @@ def cas_throttled(cas_code: str, retry_after: int, request_id: str | None) -> Ca
         transient=True,
         headers={"Retry-After": str(retry_after)},
         cas_request_id=request_id,
+        cas_code=cas_code,
     )
 
 
 def cas_refused(status: int, cas_code: str, message: str, request_id: str | None,
                 errors: tuple[FieldError, ...] = ()) -> CasRefused:
-    return CasRefused(status, cas_code, message, errors=errors, cas_request_id=request_id)
+    return CasRefused(status, cas_code, message, errors=errors, cas_request_id=request_id, cas_code=cas_code)
 
 
-def cas_unavailable(message: str, request_id: str | None = None, retry_after: int = 1) -> CasUnavailable:
+def cas_unavailable(message: str, request_id: str | None = None, retry_after: int = 1,
+                    cas_code: str | None = None) -> CasUnavailable:
     return CasUnavailable(
         503,
         "CasUnavailable",
@@ -194,12 +213,13 @@ def cas_unavailable(message: str, request_id: str | None = None, retry_after: in
         transient=True,
         headers={"Retry-After": str(retry_after)},
         cas_request_id=request_id,
+        cas_code=cas_code,
     )
 
 
 def cas_failed(cas_code: str, message: str, request_id: str | None) -> CasFailed:
     return CasFailed(502, "CasFailed", f"CAS refused the function's call ({cas_code}): {message}",
-                     cas_request_id=request_id)
+                     cas_request_id=request_id, transient=True, cas_code=cas_code)
 
 
 def cas_outcome_unknown(message: str, request_id: str | None = None, status: int = 504) -> CasOutcomeUnknown:
@@ -210,3 +230,68 @@ def cas_outcome_unknown(message: str, request_id: str | None = None, status: int
 def internal_error() -> RelayError:
     """The one answer for a bug: it says nothing about the bug, which only the log describes."""
     return RelayError(500, "InternalError", "casrelay failed unexpectedly; the error has been logged")
+
+
+# --- the ledger ------------------------------------------------------------------------------
+
+
+class OrderInProgress(RelayError):
+    """Another invocation holds the key; the caller should come back shortly."""
+
+
+def order_in_progress(retry_after: int) -> OrderInProgress:
+    return OrderInProgress(
+        409, "OrderInProgress", "this order is being placed by another request; retry shortly",
+        retry_after=retry_after, transient=True, headers={"Retry-After": str(retry_after)},
+    )
+
+
+class IdempotencyConflict(RelayError):
+    """The key was used before for a different order; answering with the old result would mislead."""
+
+
+def idempotency_conflict() -> IdempotencyConflict:
+    return IdempotencyConflict(
+        422, "IdempotencyKeyConflict",
+        "this idempotency key was used for a different order; use a new key to place a different order",
+        (FieldError("IdempotencyKey", "Conflict", "was used before with a different order"),),
+    )
+
+
+class OutcomePending(RelayError):
+    """An earlier attempt may have placed the order; casrelay waits for reconciliation or an operator."""
+
+
+def outcome_pending(order_key: str, retry_after: int = 60) -> OutcomePending:
+    return OutcomePending(
+        409, "OrderOutcomeUnknown",
+        "an earlier attempt for this order may have been placed; casrelay will not order it again until "
+        f"reconciliation finds it or an operator resolves key {order_key}",
+        retry_after=retry_after, transient=True, headers={"Retry-After": str(retry_after)},
+    )
+
+
+class LedgerUnavailable(RelayError):
+    pass
+
+
+def ledger_unavailable(reason: str) -> LedgerUnavailable:
+    return LedgerUnavailable(503, "LedgerUnavailable", f"the order ledger is unavailable ({reason}); nothing was "
+                             "ordered", retry_after=2, transient=True, headers={"Retry-After": "2"})
+
+
+def stored_failure(error: dict[str, Any]) -> RelayError:
+    """Answer a repeated order that CAS refused before with the same refusal, without calling CAS."""
+    raw = error.get("Errors")
+    errors = tuple(
+        FieldError(str(e.get("Field", "")), str(e.get("Code", "")), str(e.get("Message", "")))
+        for e in (raw if isinstance(raw, list) else [])
+        if isinstance(e, dict)
+    )
+    status = error.get("Status")
+    return CasRefused(status if isinstance(status, int) else 400, str(error.get("Code", "CasRefused")),
+                      str(error.get("Message", "CAS refused this order earlier")), errors)
+
+
+def no_package_left(product_code: str) -> CasRefused:
+    return CasRefused(402, "NotRemainCount", f"no package left for ProductCode {product_code}; nothing was ordered")

@@ -20,6 +20,8 @@ class OrderRecord:
     params: Mapping[str, Any]
     trigger: str  # "http", "invoke", ...
     message_id: str | None = None
+    #: An explicit idempotency key from outside the parameters (the ``Idempotency-Key`` header).
+    idempotency_key: str | None = None
 
 
 def looks_like_order(data: Mapping[str, Any]) -> bool:

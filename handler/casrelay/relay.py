@@ -9,16 +9,18 @@ secrets) and answered with a bare 500.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from . import log
 from .auth import WebhookVerifier
-from .cas import CasGateway, PlacedOrder
-from .cas.credentials import resolve as resolve_credentials
+from .batch_processor import BatchProcessor
+from .cas import CasGateway
 from .config import Settings
 from .errors import (
+    InvalidOrder,
     RelayError,
     internal_error,
     method_not_allowed,
@@ -26,12 +28,14 @@ from .errors import (
     payload_too_large,
     route_not_found,
 )
-from .order import Order
+from .ledger import Ledger, LedgerConfig, open_store
+from .ledger import load as load_ledger_config
+from .placement import Delivered, Placement
+from .push import build_sinks
 from .records import OrderRecord
-from .response import error_document, http_error, http_response, success_document, wants_xml
-from .triggers import DirectInvocation, HttpInvocation, classify
+from .response import error_document, http_error, http_response, wants_xml
+from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, classify
 from .triggers.http import HttpRequest, params_from_http
-from .validation import validate_order
 
 ORDER_PATHS = ("/", "")
 HEALTH_PATH = "/health"
@@ -39,12 +43,6 @@ HEALTH_PATH = "/health"
 
 class TransientFailure(Exception):
     """Raised out of the handler so that FC or the trigger redelivers; the message names the cause only."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    order: Order
-    placed: PlacedOrder
 
 
 def _where(exc: BaseException) -> str:
@@ -57,10 +55,17 @@ def _where(exc: BaseException) -> str:
 
 
 class Relay:
-    def __init__(self, settings: Settings, gateway: CasGateway | None = None) -> None:
+    def __init__(self, settings: Settings, gateway: CasGateway | None = None,
+                 ledger_config: LedgerConfig | None = None, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.gateway = gateway or CasGateway(settings)
         self.verifier = WebhookVerifier(settings.webhook_secrets)
+        self.ledger_config = ledger_config or load_ledger_config(env)
+        self.ledger = Ledger(open_store(self.ledger_config.store_url), self.ledger_config)
+        sinks_spec = (os.environ if env is None else env).get("ORDER_SINKS", "")
+        self.sinks = build_sinks(sinks_spec, env)
+        self.placement = Placement(settings, self.ledger_config, self.ledger, self.gateway, self.sinks)
+        self.batches = BatchProcessor(self.placement, settings.batch_concurrency)
 
     # --- entry -------------------------------------------------------------------------------
 
@@ -73,40 +78,37 @@ class Relay:
             return error_document(err, request_id)
         if isinstance(invocation, HttpInvocation):
             return self.handle_http(invocation.request, context)
+        if isinstance(invocation, BatchInvocation):
+            return self.handle_batch(invocation, context)
         assert isinstance(invocation, DirectInvocation)
         return self.handle_direct(invocation.record, context)
 
     # --- the steps shared by every trigger -----------------------------------------------------
 
-    def place(self, record: OrderRecord, context: Any) -> Outcome:
+    def place(self, record: OrderRecord, context: Any) -> Delivered:
         started = time.monotonic()
-        order: Order | None = None
         fc_request_id = getattr(context, "request_id", None)
         try:
-            order = validate_order(record.params, self.settings)
-            placed = self.gateway.create_order(order, resolve_credentials(context))
+            done = self.placement.place(record, context)
         except RelayError as err:
             log.emit(
                 "order.failed", logging.WARNING, fc_request_id=fc_request_id, trigger=record.trigger,
-                message_id=record.message_id, domains=list(order.domains) if order else None,
-                product=order.product_code if order else None, outcome=err.code, status=err.status,
+                message_id=record.message_id, outcome=err.code, status=err.status,
                 cas_request_id=err.cas_request_id, fields=[e.field for e in err.errors] or None,
                 latency_ms=round((time.monotonic() - started) * 1000, 1),
             )
             raise
+        rec = done.record
         log.emit(
-            "order.placed", fc_request_id=fc_request_id, trigger=record.trigger, message_id=record.message_id,
-            domains=list(order.domains), product=order.product_code, outcome="placed",
-            order_id=str(placed.order_id), cas_request_id=placed.request_id,
-            email=log.mask_email(order.email), phone=log.mask_phone(order.phone),
+            "order.placed" if not done.duplicate else "order.duplicate", fc_request_id=fc_request_id,
+            trigger=record.trigger, message_id=record.message_id, key=rec.key if rec else None,
+            domains=done.document["Domains"], product=done.document["ProductCode"],
+            outcome="duplicate" if done.duplicate else "placed", order_id=done.document["OrderIdString"],
+            cas_request_id=done.document["RequestId"], pending_sinks=list(done.pending_sinks) or None,
+            email=rec.order.get("email") if rec else None, phone=rec.order.get("phone") if rec else None,
             latency_ms=round((time.monotonic() - started) * 1000, 1),
         )
-        return Outcome(order, placed)
-
-    @staticmethod
-    def _success(outcome: Outcome) -> dict[str, Any]:
-        return success_document(outcome.placed.order_id, outcome.placed.request_id, outcome.order.domains,
-                                outcome.order.product_code)
+        return done
 
     # --- HTTP trigger ----------------------------------------------------------------------------
 
@@ -141,8 +143,9 @@ class Relay:
             message_id = self._authenticate(req)
             params = params_from_http(req)
             xml = wants_xml(params, req.header("accept"))
-            outcome = self.place(OrderRecord(params=params, trigger="http", message_id=message_id), context)
-            return http_response(200, self._success(outcome), xml)
+            key = req.header("idempotency-key").strip() or None
+            record = OrderRecord(params=params, trigger="http", message_id=message_id, idempotency_key=key)
+            return self._http_placed(self.place(record, context), xml)
         except RelayError as err:
             if err.status in (401, 404, 405, 413, 415, 503) and err.code != "CasUnavailable":
                 log.emit("http.rejected", logging.WARNING, fc_request_id=request_id, status=err.status,
@@ -154,17 +157,52 @@ class Relay:
 
     # --- direct invocation -----------------------------------------------------------------------
 
+    @staticmethod
+    def _http_placed(done: Delivered, xml: bool) -> dict[str, Any]:
+        headers = {"Idempotent-Replayed": "true"} if done.duplicate else {}
+        if done.pending_sinks:
+            # The order exists but a sink has not confirmed it: a non-2xx makes webhook senders retry,
+            # and the retry re-pushes from the ledger without ordering again.
+            doc = {**done.document, "Code": "DeliveryPending",
+                   "Message": "the order was placed but not yet delivered to every sink; retry this request to "
+                              "complete delivery (it will not order again)",
+                   "PendingSinks": list(done.pending_sinks)}
+            return http_response(503, doc, xml, headers={**headers, "Retry-After": "5"})
+        return http_response(200, done.document, xml, headers=headers)
+
+    # --- queue triggers ----------------------------------------------------------------------------
+
+    def handle_batch(self, invocation: BatchInvocation, context: Any) -> dict[str, Any]:
+        summary = self.batches.run(invocation.batch, context)
+        if summary["Transient"]:
+            raise TransientFailure(
+                f"{summary['Transient']} of {summary['Records']} record(s) failed transiently "
+                f"({summary['Counts']}); the batch must be redelivered"
+            )
+        return summary
+
+    # --- direct invocation -----------------------------------------------------------------------
+
     def handle_direct(self, record: OrderRecord, context: Any) -> dict[str, Any]:
         request_id = getattr(context, "request_id", None)
         try:
-            return self._success(self.place(record, context))
+            done = self.place(record, context)
+        except InvalidOrder as err:
+            # An asynchronous invocation has nobody to read the answer: report it downstream too.
+            if self.placement.push_failure(record, err, None):
+                raise TransientFailure(f"{err.code}: the failure could not be delivered to every sink") from None
+            return {"Status": err.status, **error_document(err, request_id)}
         except RelayError as err:
             if err.transient:
                 raise TransientFailure(f"{err.code}: {err.message}") from None
             return {"Status": err.status, **error_document(err, request_id)}
-        except Exception as exc:
+        except Exception as exc:  # FC retries an asynchronous invocation; the ledger keeps that safe
             log.emit("internal.error", logging.ERROR, fc_request_id=request_id, where=_where(exc))
-            return {"Status": 500, **error_document(internal_error(), request_id)}
+            raise TransientFailure("InternalError: casrelay failed unexpectedly; the error has been logged") from None
+        if done.pending_sinks:
+            raise TransientFailure(f"DeliveryPending: order {done.document['OrderIdString']} is not yet "
+                                   f"delivered to {', '.join(done.pending_sinks)}")
+        return done.document
 
 
 def unconfigured_response(event: Any, message: str, request_id: str | None) -> Any:

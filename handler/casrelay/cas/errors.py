@@ -62,7 +62,7 @@ def _from_response(exc: Any) -> RelayError:
     if code.startswith(NOT_ACTED_PREFIXES):
         return cas_failed(code, "check the function's credentials, role policy and clock", request_id)
     if code in TRANSIENT_CODES or status == 503:
-        return cas_unavailable(f"CAS is temporarily unavailable ({code})", request_id)
+        return cas_unavailable(f"CAS is temporarily unavailable ({code})", request_id, cas_code=code)
     if isinstance(status, int) and status >= 500:
         return cas_outcome_unknown(
             f"CAS failed with {code} after receiving the order; it may or may not have been placed", request_id,

@@ -17,6 +17,12 @@ from ..errors import missing_credentials
 from ..order import Order
 from .credentials import Credentials
 from .errors import map_exception
+from .ratelimit import Pacer
+
+CREATE = "CreateCertificateForPackageRequest"
+LIST = "ListUserCertificateOrder"
+PACKAGE = "DescribePackageState"
+CANCEL = "CancelCertificateForPackageRequest"
 
 
 @dataclass(frozen=True)
@@ -25,9 +31,32 @@ class PlacedOrder:
     request_id: str
 
 
+@dataclass(frozen=True)
+class ListedOrder:
+    """One CPACK order as ListUserCertificateOrder shows it; what reconciliation compares."""
+
+    order_id: int
+    domain: str
+    product_code: str
+    status: str
+    buy_date_ms: int | None
+
+
+@dataclass(frozen=True)
+class PackageState:
+    product_code: str
+    total: int
+    used: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.used
+
+
 class CasGateway:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
+        self.pacer = Pacer(settings.cas_max_qps)
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
@@ -67,13 +96,25 @@ class CasGateway:
         return RuntimeOptions(connect_timeout=s.cas_connect_timeout_ms, read_timeout=s.cas_read_timeout_ms,
                               autoretry=False, max_attempts=1)
 
-    def create_order(self, order: Order, creds: Credentials | None) -> PlacedOrder:
+    def _call(self, action: str, method: str, request: Any, creds: Credentials | None) -> Any:
+        if creds is None:
+            raise missing_credentials()
+        client = self._client(creds)
+        self.pacer.wait(action)
+        try:
+            return getattr(client, method)(request, self._runtime())
+        except Exception as exc:
+            raise map_exception(exc) from None
+
+    def create_order(self, order: Order, creds: Credentials | None,
+                     extra_tags: tuple[tuple[str, str], ...] = ()) -> PlacedOrder:
         """Place one paid order; raise a mapped ``RelayError`` (never an SDK exception)."""
         if creds is None:
             raise missing_credentials()
         from alibabacloud_cas20200407 import models
 
         p = order.cas_parameters()
+        tags = list(order.tags) + [t for t in extra_tags if t[0] not in {k for k, _ in order.tags}]
         request = models.CreateCertificateForPackageRequestRequest(
             product_code=p.get("ProductCode"),
             domain=p.get("Domain"),
@@ -83,15 +124,10 @@ class CasGateway:
             email=p.get("Email"),
             phone=p.get("Phone"),
             company_name=p.get("CompanyName"),
-            tags=[models.CreateCertificateForPackageRequestRequestTags(key=k, value=v) for k, v in order.tags]
+            tags=[models.CreateCertificateForPackageRequestRequestTags(key=k, value=v) for k, v in tags[:20]]
             or None,
         )
-        try:
-            response = self._client(creds).create_certificate_for_package_request_with_options(
-                request, self._runtime()
-            )
-        except Exception as exc:
-            raise map_exception(exc) from None
+        response = self._call(CREATE, "create_certificate_for_package_request_with_options", request, creds)
         body = response.body
         if body is None or body.order_id is None:
             from ..errors import cas_outcome_unknown
@@ -99,3 +135,36 @@ class CasGateway:
             raise cas_outcome_unknown("CAS answered without an OrderId; the order may or may not exist",
                                       getattr(body, "request_id", None))
         return PlacedOrder(order_id=int(body.order_id), request_id=str(body.request_id or ""))
+
+    def list_orders(self, keyword: str, creds: Credentials | None, max_pages: int = 5) -> list[ListedOrder]:
+        """CPACK orders whose domain matches ``keyword`` (CAS matches fuzzily), newest pages first."""
+        from alibabacloud_cas20200407 import models
+
+        out: list[ListedOrder] = []
+        for page in range(1, max_pages + 1):
+            request = models.ListUserCertificateOrderRequest(order_type="CPACK", keyword=keyword, current_page=page,
+                                                             show_size=50)
+            body = self._call(LIST, "list_user_certificate_order_with_options", request, creds).body
+            items = (body.certificate_order_list or []) if body else []
+            for item in items:
+                if item.order_id is None:
+                    continue
+                out.append(ListedOrder(int(item.order_id), str(item.domain or ""), str(item.product_code or ""),
+                                       str(item.status or ""), int(item.buy_date) if item.buy_date else None))
+            total = int(body.total_count or 0) if body else 0
+            if page * 50 >= total or not items:
+                break
+        return out
+
+    def package_state(self, product_code: str, creds: Credentials | None) -> PackageState:
+        from alibabacloud_cas20200407 import models
+
+        request = models.DescribePackageStateRequest(product_code=product_code)
+        body = self._call(PACKAGE, "describe_package_state_with_options", request, creds).body
+        return PackageState(product_code, int(body.total_count or 0), int(body.used_count or 0))
+
+    def cancel_order(self, order_id: int, creds: Credentials | None) -> None:
+        from alibabacloud_cas20200407 import models
+
+        request = models.CancelCertificateForPackageRequestRequest(order_id=order_id)
+        self._call(CANCEL, "cancel_certificate_for_package_request_with_options", request, creds)

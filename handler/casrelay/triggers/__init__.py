@@ -1,10 +1,24 @@
 """Trigger event -> order records.
 
 FC hands the handler raw bytes. What they hold depends on the trigger: an HTTP trigger's ``v1``
-request object, or, for a direct InvokeFunction call, the order itself. The kind is told from the
-event's shape, because FC passes no trigger type.
+request object, for a direct InvokeFunction call the order itself, or a queue trigger's batch
+(EventBridge CloudEvents or RawData, an MNS topic notification). The kind is told from the event's
+shape, because FC passes no trigger type.
 """
 
-from .detect import DirectInvocation, HttpInvocation, Invocation, classify
+from .batch import Batch, BatchItem, RecordProblem
+from .detect import BatchInvocation, DirectInvocation, HttpInvocation, Invocation, classify
+from .queue import read_mns_topic_stream, read_queue_event
 
-__all__ = ["DirectInvocation", "HttpInvocation", "Invocation", "classify"]
+__all__ = [
+    "Batch",
+    "BatchInvocation",
+    "BatchItem",
+    "DirectInvocation",
+    "HttpInvocation",
+    "Invocation",
+    "RecordProblem",
+    "classify",
+    "read_mns_topic_stream",
+    "read_queue_event",
+]

@@ -1,4 +1,12 @@
-"""Tell an invocation's kind from the event's shape."""
+"""Tell an invocation's kind from the event's shape.
+
+HTTP and direct invocation are told first and exactly as before; a queue trigger's event is tried
+only after that, so an order is never read as a queue event. The reverse cannot happen either,
+with one corner: CloudEvent attribute names are lower-case and broker messages keep the order in a
+body field, but an MNS topic notification turns message attributes into top-level keys, so an
+attribute named like an order parameter would make it a direct invocation. Validation then refuses
+the notification's own keys, so nothing is ordered by mistake.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +16,10 @@ from typing import Any
 
 from ..errors import bad_request
 from ..records import OrderRecord, looks_like_order
+from .batch import Batch
 from .http import HttpRequest, parse_http_event
+from .payload import describe
+from .queue import read_queue_event
 
 
 @dataclass(frozen=True)
@@ -23,19 +34,17 @@ class DirectInvocation:
     record: OrderRecord
 
 
-Invocation = HttpInvocation | DirectInvocation
+@dataclass(frozen=True)
+class BatchInvocation:
+    """A queue trigger's event (EventBridge or native MNS topic): orders plus any unreadable messages."""
+
+    batch: Batch
 
 
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        keys = ", ".join(sorted(str(k) for k in value)[:8])
-        return f"a JSON object with keys [{keys}]"
-    if isinstance(value, list):
-        return f"a JSON array of {len(value)} element(s)"
-    return f"a JSON {type(value).__name__}"
+Invocation = HttpInvocation | DirectInvocation | BatchInvocation
 
 
-def classify(event: bytes | str | dict[str, Any], request_id: str | None = None) -> Invocation:
+def classify(event: bytes | str | dict[str, Any] | list[Any], request_id: str | None = None) -> Invocation:
     """Decode the event and say what it is; an unrecognised event is a ``BadRequest`` that says what was seen."""
     if isinstance(event, (bytes, bytearray)):
         try:
@@ -44,7 +53,7 @@ def classify(event: bytes | str | dict[str, Any], request_id: str | None = None)
             raise bad_request("the event is not UTF-8 text", "event") from None
     else:
         text = event if isinstance(event, str) else ""
-    if isinstance(event, dict):
+    if isinstance(event, (dict, list)):
         data: Any = event
     else:
         try:
@@ -57,8 +66,12 @@ def classify(event: bytes | str | dict[str, Any], request_id: str | None = None)
         return HttpInvocation(parse_http_event(data))
     if isinstance(data, dict) and looks_like_order(data):
         return DirectInvocation(OrderRecord(params=data, trigger="invoke", message_id=request_id))
+    batch = read_queue_event(data)
+    if batch is not None:
+        return BatchInvocation(batch)
     raise bad_request(
-        f"unrecognised event: saw {_describe(data)}; expected an FC HTTP trigger event or an order object "
-        "with CreateCertificateForPackageRequest parameters",
+        f"unrecognised event: saw {describe(data)}; expected an FC HTTP trigger event, an order object "
+        "with CreateCertificateForPackageRequest parameters, or a queue trigger event (EventBridge CloudEvents "
+        "or RawData from MNS, RocketMQ, Kafka or RabbitMQ, or an MNS topic notification)",
         "event",
     )

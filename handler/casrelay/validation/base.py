@@ -31,7 +31,10 @@ COMMON_PARAMETERS = (
     "Action", "Format", "Version", "AccessKeyId", "Signature", "SignatureMethod", "SignatureVersion",
     "SignatureNonce", "Timestamp", "RegionId", "SecurityToken", "ResourceOwnerAccount",
 )
-KNOWN_PARAMETERS = frozenset(ORDER_PARAMETERS + COMMON_PARAMETERS)
+#: casrelay's own parameters, beside the API's.
+RELAY_PARAMETERS = ("IdempotencyKey",)
+KNOWN_PARAMETERS = frozenset(ORDER_PARAMETERS + COMMON_PARAMETERS + RELAY_PARAMETERS)
+MAX_IDEMPOTENCY_KEY = 255
 
 
 def _suggest(name: str) -> str:
@@ -57,6 +60,11 @@ def validate_order(params: Mapping[str, object], settings: Settings) -> Order:
     for name in params:
         if name not in KNOWN_PARAMETERS and not FLAT.match(name):
             errors.append(FieldError(name, "UnknownParameter", f"is not a parameter of {ACTION}{_suggest(name)}"))
+
+    key = text("IdempotencyKey")
+    if key is not None and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable()):
+        errors.append(FieldError("IdempotencyKey", "InvalidIdempotencyKey",
+                                 f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
 
     action = text("Action")
     if action is not None and action != ACTION:

@@ -1,0 +1,317 @@
+"""A loopback receiver for casrelay's signed order callbacks (Standard Webhooks).
+
+Tests and local runs point a ``https://`` / ``http://`` sink at it. It verifies every request the way
+a careful receiver would (the ``standardwebhooks`` package: HMAC, 5-minute tolerance, constant-time
+comparison), answers 401 to a bad signature, and records every attempt, so a test can prove that a
+retry carries the same ``webhook-id`` and that a redirect was not followed. Faults (5xx, 429 with
+``Retry-After``, redirects, latency) are queued per request because a real receiver cannot be made
+to fail on demand.
+
+Optional TLS (``ssl_context``) lets a test check that the sink connects to a pinned address while
+SNI and certificate verification still use the host name; the SNI names seen are recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import ssl
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One request as received, and what the receiver answered."""
+
+    webhook_id: str | None
+    timestamp: str | None
+    signature: str | None
+    body: bytes
+    path: str
+    host: str | None
+    content_type: str | None
+    status: int
+    verified: bool
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class _Fault:
+    status: int
+    headers: dict[str, str]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], receiver: CallbackReceiver) -> None:
+        self.receiver = receiver
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "CallbackReceiver/1.0"
+    sys_version = ""
+    timeout = 10
+
+    @property
+    def receiver(self) -> CallbackReceiver:
+        return cast(_Server, self.server).receiver
+
+    def setup(self) -> None:
+        # TLS handshakes run here, in the request thread, so a refused handshake (the test that proves
+        # certificate checking) ends this connection quietly instead of printing a server traceback.
+        self.tls_failed = False
+        if isinstance(self.request, ssl.SSLSocket):
+            try:
+                self.request.settimeout(self.timeout)
+                self.request.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.tls_failed = True
+        super().setup()
+
+    def handle(self) -> None:
+        if self.tls_failed:
+            self.receiver._count_tls_failure()
+            return
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            super().handle()
+
+    def do_POST(self) -> None:
+        self.receiver._serve(self)
+
+    def do_GET(self) -> None:
+        self._reply(405, {"error": "callbacks are POSTed"}, {"Allow": "POST"})
+
+    def _reply(self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.receiver.verbose:
+            sys.stderr.write(f"callback-receiver {self.address_string()} {format % args}\n")
+
+
+class CallbackReceiver:
+    """Start it, give ``url`` to a callback sink, then inspect ``attempts()`` / ``deliveries()``."""
+
+    def __init__(self, secrets: str | Iterable[str], *, host: str = "127.0.0.1", port: int = 0,
+                 ssl_context: ssl.SSLContext | None = None, success_status: int = 204,
+                 verbose: bool = False) -> None:
+        secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
+        self._hooks = [Webhook(s) for s in secret_list]
+        self._host = host
+        self._requested_port = port
+        self._ssl_context = ssl_context
+        self.success_status = success_status
+        self.verbose = verbose
+        self._lock = threading.Lock()
+        self._attempts: list[Attempt] = []
+        self._faults: deque[_Fault] = deque()
+        self._latency_s = 0.0
+        self._tls_failures = 0
+        self._sni: list[str | None] = []
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        if ssl_context is not None:
+            ssl_context.sni_callback = self._record_sni
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> CallbackReceiver:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _Server((self._host, self._requested_port), self)
+        if self._ssl_context is not None:
+            server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True,
+                                                          do_handshake_on_connect=False)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name=f"callback-receiver-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> CallbackReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the receiver is not running")
+        return int(self._server.server_address[1])
+
+    def url(self, path: str = "/hooks/cas", host: str | None = None) -> str:
+        """The callback URL; ``host`` replaces the address (e.g. a name an injected resolver knows)."""
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{host or self._host}:{self.port}{path}"
+
+    # ------------------------------------------------------------------ faults
+
+    def fail_next(self, count: int = 1, status: int = 500, *, retry_after: str | None = None,
+                  headers: dict[str, str] | None = None) -> None:
+        """Answer the next ``count`` correctly signed requests with ``status`` (and ``Retry-After``)."""
+        extra = dict(headers or {})
+        if retry_after is not None:
+            extra["Retry-After"] = retry_after
+        with self._lock:
+            self._faults.extend(_Fault(status, extra) for _ in range(count))
+
+    def redirect_next(self, count: int = 1, location: str = "http://127.0.0.1:9/elsewhere", status: int = 307) -> None:
+        self.fail_next(count, status, headers={"Location": location})
+
+    def set_latency(self, seconds: float) -> None:
+        with self._lock:
+            self._latency_s = seconds
+
+    # ------------------------------------------------------------------ inspection
+
+    def attempts(self) -> list[Attempt]:
+        with self._lock:
+            return list(self._attempts)
+
+    def deliveries(self) -> list[Attempt]:
+        """Attempts that were verified and answered 2xx."""
+        return [a for a in self.attempts() if a.verified and 200 <= a.status < 300]
+
+    def delivered_ids(self) -> list[str]:
+        """Distinct webhook-ids of successful deliveries, in order: what a deduplicating receiver keeps."""
+        return list(dict.fromkeys(a.webhook_id or "" for a in self.deliveries()))
+
+    @property
+    def tls_failures(self) -> int:
+        with self._lock:
+            return self._tls_failures
+
+    @property
+    def sni_names(self) -> list[str | None]:
+        with self._lock:
+            return list(self._sni)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._attempts.clear()
+            self._faults.clear()
+            self._latency_s = 0.0
+            self._tls_failures = 0
+            self._sni.clear()
+
+    # ------------------------------------------------------------------ serving
+
+    def _record_sni(self, sslobj: ssl.SSLObject, name: str | None, context: ssl.SSLContext) -> None:
+        with self._lock:
+            self._sni.append(name)
+
+    def _count_tls_failure(self) -> None:
+        with self._lock:
+            self._tls_failures += 1
+
+    def _serve(self, handler: _Handler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        with self._lock:
+            latency = self._latency_s
+        if latency and self._stopping.wait(latency):
+            return
+
+        status, reply, extra = self._decide(headers, body)
+        attempt = Attempt(
+            webhook_id=headers.get("webhook-id"), timestamp=headers.get("webhook-timestamp"),
+            signature=headers.get("webhook-signature"), body=body, path=handler.path, host=headers.get("host"),
+            content_type=headers.get("content-type"), status=status, verified=status != 401, headers=headers)
+        with self._lock:
+            self._attempts.append(attempt)
+        handler._reply(status, reply, extra)
+
+    def _decide(self, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+        reason = self._verify(headers, body)
+        if reason is not None:
+            return 401, {"error": reason}, {"WWW-Authenticate": 'StandardWebhooks realm="callback-receiver"'}
+        if (headers.get("content-type") or "").split(";")[0].strip().lower() != "application/json":
+            return 415, {"error": "Content-Type must be application/json"}, {}
+        with self._lock:
+            fault = self._faults.popleft() if self._faults else None
+        if fault is not None:
+            return fault.status, {"error": "injected fault"}, fault.headers
+        try:
+            json.loads(body)
+        except ValueError:
+            return 400, {"error": "the body is not JSON"}, {}
+        return self.success_status, None, {}
+
+    def _verify(self, headers: dict[str, str], body: bytes) -> str | None:
+        subset = {k: headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "the body is not UTF-8"
+        reason = "no secret configured"
+        for hook in self._hooks:
+            try:
+                hook.verify(text, subset, json_parse=False)
+                return None
+            except (WebhookVerificationError, ValueError) as exc:
+                reason = str(exc) or type(exc).__name__
+        return reason
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Receive and verify casrelay's signed order callbacks.")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--secret", required=True, help="the whsec_ secret the sender signs with")
+    args = parser.parse_args(argv)
+    receiver = CallbackReceiver(args.secret, port=args.port, verbose=True).start()
+    print(f"callback receiver on {receiver.url()} (any path); Ctrl-C to stop", flush=True)
+    seen = 0
+    try:
+        while True:
+            time.sleep(0.2)
+            attempts = receiver.attempts()
+            for a in attempts[seen:]:
+                print(f"{a.status} webhook-id={a.webhook_id} {a.body.decode('utf-8', 'replace')}", flush=True)
+            seen = len(attempts)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        receiver.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

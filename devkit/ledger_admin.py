@@ -1,0 +1,98 @@
+"""``python -m devkit.ledger_admin``: the operator's view of ledger keys that need a person.
+
+    list                               unknown and failed records, one line each
+    reconcile                          try to adopt an order for every unknown record (calls CAS)
+    resolve KEY --order-id N           adopt order N for KEY (after checking the console)
+    resolve KEY --not-ordered          forget KEY, so that the next arrival orders again
+
+It reads the same variables as the function (``IDEMPOTENCY_STORE``, ``CAS_*``, credentials), so it
+runs wherever those are set: a shell with the production Redis URL, or beside the local emulator.
+A resolved key that was adopted pushes ``certificate.order.created`` to ``ORDER_SINKS`` on the next
+arrival of the order; ``resolve`` pushes it at once when sinks are configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+
+from .fc_local import HANDLER_DIR
+
+if str(HANDLER_DIR) not in sys.path:
+    sys.path.insert(0, str(HANDLER_DIR))
+
+from casrelay import config  # noqa: E402
+from casrelay.cas.credentials import resolve as resolve_credentials  # noqa: E402
+from casrelay.ledger import UNKNOWN, LedgerRecord  # noqa: E402
+from casrelay.relay import Relay  # noqa: E402
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else "-"
+
+
+def _line(r: LedgerRecord) -> str:
+    domains = ",".join(r.order.get("domains", []))
+    code = (r.error or {}).get("Code", "")
+    return f"{r.state:8} {r.key:70} {domains:40} {r.order.get('product', ''):26} {code:22} {_when(r.updated_at)}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devkit.ledger_admin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_list = sub.add_parser("list")
+    p_list.add_argument("--json", action="store_true", help="one JSON record per line")
+    sub.add_parser("reconcile")
+    p_res = sub.add_parser("resolve")
+    p_res.add_argument("key")
+    group = p_res.add_mutually_exclusive_group(required=True)
+    group.add_argument("--order-id", type=int)
+    group.add_argument("--not-ordered", action="store_true")
+    args = parser.parse_args(argv)
+
+    try:
+        relay = Relay(config.load())
+    except config.ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    ledger = relay.ledger
+
+    if args.command == "list":
+        records = ledger.pending()
+        for r in records:
+            print(r.to_json() if args.json else _line(r))
+        print(f"{len(records)} record(s) need attention", file=sys.stderr)
+        return 0
+
+    if args.command == "reconcile":
+        creds = resolve_credentials(None)
+        unknown = [r for r in ledger.pending() if r.state == UNKNOWN]
+        adopted = 0
+        for i, r in enumerate(unknown, 1):
+            result = relay.placement.reconciler.run(r, creds)
+            adopted += result.adopted
+            status = f"adopted {result.record.order_id}" if result.adopted else f"{result.candidates} candidate(s)"
+            print(f"[{i}/{len(unknown)}] {r.key}: {status}")
+            if result.adopted:
+                relay.placement.deliver(result.record, duplicate=True)
+        print(f"{adopted} of {len(unknown)} unknown record(s) adopted", file=sys.stderr)
+        return 0
+
+    record = ledger.get(args.key)
+    if record is None:
+        print(f"no ledger record for {args.key}", file=sys.stderr)
+        return 1
+    resolved = ledger.resolve(args.key, None if args.not_ordered else args.order_id, note="resolved by an operator")
+    if resolved is None:
+        print(f"{args.key}: forgotten; the next arrival of this order will order it")
+    else:
+        done = relay.placement.deliver(resolved, duplicate=True)
+        print(json.dumps({"Key": args.key, **done.document, "PendingSinks": list(done.pending_sinks)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,464 @@
+"""A loopback double of Simple Message Queue (formerly MNS): SendMessage and ReceiveMessage.
+
+Tests point the real ``aliyun-mns-sdk`` at it (``Account("http://127.0.0.1:PORT", ...)``), so the SDK's
+XML encoding, base64 bodies, headers and signature are exercised for real. The emulator checks what
+the service checks, as far as the public documentation describes it:
+
+- ``Authorization: MNS <AccessKeyId>:<Signature>``, where Signature is base64(HMAC-SHA1(secret,
+  VERB\\nContent-MD5\\nContent-Type\\nDate\\nCanonicalizedMNSHeaders + CanonicalizedResource)); the
+  ``x-mns-*`` headers are lower-cased, sorted and written ``name:value\\n``; the resource is the
+  request path with its query. Bad keys answer ``InvalidAccessKeyId``, bad signatures
+  ``SignatureDoesNotMatch`` (both 403), in MNS's XML error format.
+- STS keys must come with their ``security-token`` header (sent, unsigned, by the SDK).
+- ``Content-MD5``, when sent, must be what the SDK sends: base64 of the *hex* MD5 digest (not of the
+  raw digest, as RFC 1864 would have it). A mismatch answers MNS's documented ``InvalidDegist`` [sic].
+- ``Date`` more than 15 minutes off answers ``TimeExpired`` (408) — the window is a documented guess.
+
+Message bodies are stored exactly as sent. The SDK base64-encodes bodies unless
+``queue.set_encoding(False)``, so ``messages(queue)`` decodes base64 by default; pass ``base64=False``
+for raw bodies. ReceiveMessage hands out each message once (no visibility timeout, no delete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import email.utils
+import hashlib
+import hmac
+import socket
+import sys
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
+
+from devkit.cas_emulator import (
+    DEMO_ACCESS_KEY_ID,
+    DEMO_ACCESS_KEY_SECRET,
+    DEMO_SECURITY_TOKEN,
+    DEMO_STS_ACCESS_KEY_ID,
+    DEMO_STS_ACCESS_KEY_SECRET,
+)
+
+XMLNS = "http://mns.aliyuncs.com/doc/v1/"
+HOST_ID = "mns.emulator.local"
+MAX_CLOCK_SKEW_S = 15 * 60
+DEFAULT_QUEUES = ("orders",)
+
+__all__ = [
+    "DEMO_ACCESS_KEY_ID",
+    "DEMO_ACCESS_KEY_SECRET",
+    "DEMO_SECURITY_TOKEN",
+    "DEMO_STS_ACCESS_KEY_ID",
+    "DEMO_STS_ACCESS_KEY_SECRET",
+    "MnsEmulator",
+    "StoredMessage",
+]
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    message_id: str
+    body: str  # exactly as sent (base64 text when the SDK encoded it)
+    body_md5: str
+    user_properties: dict[str, str]
+    priority: int
+    enqueue_time_ms: int
+    access_key_id: str
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    method: str
+    path: str
+    status: int
+    code: str | None
+    access_key_id: str | None
+
+
+class MnsError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Queue:
+    messages: list[StoredMessage] = field(default_factory=list)
+    pending: deque[StoredMessage] = field(default_factory=deque)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], emulator: MnsEmulator) -> None:
+        self.emulator = emulator
+        super().__init__(address, _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # the SDK keeps its connection alive
+    server_version = "MnsEmulator/1.0"
+    sys_version = ""
+    timeout = 30
+
+    @property
+    def emulator(self) -> MnsEmulator:
+        return cast(_Server, self.server).emulator
+
+    def setup(self) -> None:
+        super().setup()
+        with contextlib.suppress(OSError):
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.emulator._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.emulator._track(self.connection, add=False)
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            super().handle()
+
+    def _dispatch(self) -> None:
+        self.emulator._serve(self)
+
+    do_GET = _dispatch
+    do_POST = _dispatch
+    do_PUT = _dispatch
+    do_DELETE = _dispatch
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.emulator.verbose:
+            sys.stderr.write(f"mns-emulator {self.address_string()} {format % args}\n")
+
+
+class MnsEmulator:
+    """In-process MNS endpoint; ``endpoint`` goes to ``mns.account.Account`` or ``mns://Q?endpoint=``."""
+
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, queues: Iterable[str] = DEFAULT_QUEUES,
+                 access_keys: Mapping[str, str] | None = None,
+                 sts_keys: Mapping[str, tuple[str, str]] | None = None,
+                 clock: Callable[[], float] = time.time, verbose: bool = False) -> None:
+        """``access_keys`` maps id -> secret, ``sts_keys`` id -> (secret, security token); both default
+        to the CAS emulator's demo keys, so one set of demo credentials works for both emulators."""
+        self._host = host
+        self._requested_port = port
+        self._clock = clock
+        self.verbose = verbose
+        self._keys = {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET} if access_keys is None else dict(access_keys)
+        self._sts = ({DEMO_STS_ACCESS_KEY_ID: (DEMO_STS_ACCESS_KEY_SECRET, DEMO_SECURITY_TOKEN)}
+                     if sts_keys is None else dict(sts_keys))
+        self._lock = threading.Lock()
+        self._queues: dict[str, _Queue] = {name: _Queue() for name in queues}
+        self._faults: deque[tuple[int, str]] = deque()
+        self._drops = 0
+        self._latency_s = 0.0
+        self._records: list[RequestRecord] = []
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._connections: set[socket.socket] = set()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> MnsEmulator:
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        self._server = _Server((self._host, self._requested_port), self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name=f"mns-emulator-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut kept-alive SDK connections so their handler threads end now."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> MnsEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the emulator is not running")
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self._host}:{self.port}"
+
+    # ------------------------------------------------------------------ state and faults
+
+    def create_queue(self, name: str) -> None:
+        with self._lock:
+            self._queues.setdefault(name, _Queue())
+
+    def delete_queue(self, name: str) -> None:
+        with self._lock:
+            self._queues.pop(name, None)
+
+    def sent(self, queue: str) -> list[StoredMessage]:
+        """Every message SendMessage accepted for ``queue``, in order (ReceiveMessage does not remove them)."""
+        with self._lock:
+            q = self._queues.get(queue)
+            return list(q.messages) if q else []
+
+    def messages(self, queue: str, *, base64: bool = True) -> list[str]:
+        """The bodies of ``sent(queue)``; base64-decoded by default, as the SDK encodes them by default."""
+        bodies = [m.body for m in self.sent(queue)]
+        if not base64:
+            return bodies
+        return [_b64decode(b).decode("utf-8") for b in bodies]
+
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def fail_next(self, count: int = 1, status: int = 503, code: str = "ServiceUnavailable") -> None:
+        """Answer the next ``count`` well-signed requests with an MNS error."""
+        with self._lock:
+            self._faults.extend((status, code) for _ in range(count))
+
+    def drop_next(self, count: int = 1) -> None:
+        """Close the connection of the next ``count`` requests without answering."""
+        with self._lock:
+            self._drops += count
+
+    def set_latency(self, seconds: float) -> None:
+        with self._lock:
+            self._latency_s = seconds
+
+    # ------------------------------------------------------------------ serving
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._connections.add(conn)
+            else:
+                self._connections.discard(conn)
+
+    def _serve(self, handler: _Handler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else b""
+        request_id = uuid.uuid4().hex.upper()[:24]
+        access_key_id: str | None = None
+        with self._lock:
+            latency = self._latency_s
+        if latency and self._stopping.wait(latency):
+            return
+        try:
+            access_key_id = self._authenticate(handler, body)
+            with self._lock:
+                drop = self._drops > 0
+                self._drops -= 1 if drop else 0
+                fault = self._faults.popleft() if self._faults and not drop else None
+            if drop:
+                handler.close_connection = True
+                with contextlib.suppress(OSError):
+                    handler.connection.shutdown(socket.SHUT_RDWR)
+                self._record(handler, 0, "Dropped", access_key_id)
+                return
+            if fault is not None:
+                raise MnsError(fault[0], fault[1], "injected fault")
+            status, xml = self._route(handler, body, access_key_id)
+        except MnsError as exc:
+            self._record(handler, exc.status, exc.code, access_key_id)
+            self._reply(handler, exc.status, _error_xml(exc.code, exc.message, request_id), request_id)
+            return
+        self._record(handler, status, None, access_key_id)
+        self._reply(handler, status, xml, request_id)
+
+    def _record(self, handler: _Handler, status: int, code: str | None, access_key_id: str | None) -> None:
+        with self._lock:
+            self._records.append(RequestRecord(handler.command, handler.path, status, code, access_key_id))
+
+    @staticmethod
+    def _reply(handler: _Handler, status: int, xml: str, request_id: str) -> None:
+        data = xml.encode("utf-8")
+        handler.send_response(status)
+        handler.send_header("Content-Type", "text/xml;charset=utf-8")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.send_header("x-mns-request-id", request_id)
+        handler.send_header("x-mns-version", "2015-06-06")
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _authenticate(self, handler: _Handler, body: bytes) -> str:
+        headers = handler.headers
+        auth = headers.get("Authorization")
+        if not auth:
+            raise MnsError(400, "MissingAuthorizationHeader", "Authorization header is required.")
+        scheme, _, credential = auth.partition(" ")
+        key_id, sep, signature = credential.rpartition(":")
+        if scheme != "MNS" or not sep or not key_id or not signature:
+            raise MnsError(400, "InvalidAuthorizationHeader", "The Authorization header format is invalid.")
+        date = headers.get("Date")
+        if not date:
+            raise MnsError(400, "MissingDateHeader", "Date header is required.")
+        try:
+            sent_at = email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError):
+            raise MnsError(400, "InvalidDateHeader", "The Date header format is invalid.") from None
+        if abs(self._clock() - sent_at) > MAX_CLOCK_SKEW_S:
+            raise MnsError(408, "TimeExpired", "The Http request you sent is expired.")
+
+        token = headers.get("security-token")
+        if key_id in self._keys:
+            secret = self._keys[key_id]
+            if token:
+                raise MnsError(403, "AccessDenied", "A security token was sent with a long-term AccessKey.")
+        elif key_id in self._sts:
+            secret, expected_token = self._sts[key_id]
+            if not token or not hmac.compare_digest(token, expected_token):
+                raise MnsError(403, "AccessDenied", "The security token is missing or invalid.")
+        else:
+            raise MnsError(403, "InvalidAccessKeyId", "The AccessKey Id you provided is not exist.")
+
+        content_md5 = headers.get("Content-MD5") or ""
+        if content_md5 and body:
+            expected_md5 = base64.b64encode(hashlib.md5(body).hexdigest().encode()).decode()  # noqa: S324 - MNS's digest
+            if not hmac.compare_digest(content_md5, expected_md5):
+                raise MnsError(400, "InvalidDegist", "The Content-MD5 you specified is invalid.")
+
+        mns_headers = sorted((k.lower(), v) for k, v in headers.items() if k.lower().startswith("x-mns-"))
+        canonical_headers = "".join(f"{k}:{v}\n" for k, v in mns_headers)
+        string_to_sign = "\n".join([handler.command, content_md5, headers.get("Content-Type") or "", date,
+                                    canonical_headers + handler.path])
+        digest = hmac.new(secret.encode("utf-8"), string_to_sign.encode("utf-8"), hashlib.sha1).digest()
+        if not hmac.compare_digest(signature, base64.b64encode(digest).decode()):
+            raise MnsError(403, "SignatureDoesNotMatch",
+                           "The request signature we calculated does not match the signature you provided.")
+        return key_id
+
+    def _route(self, handler: _Handler, body: bytes, access_key_id: str) -> tuple[int, str]:
+        parts = urlsplit(handler.path)
+        segments = parts.path.strip("/").split("/")
+        if len(segments) != 3 or segments[0] != "queues" or segments[2] != "messages":
+            raise MnsError(400, "InvalidRequestURL", "Http request URL format invalid.")
+        name = segments[1]
+        with self._lock:
+            queue = self._queues.get(name)
+        if queue is None:
+            raise MnsError(404, "QueueNotExist", "The queue name you provided is not exist.")
+        if handler.command == "POST":
+            return 201, self._send(queue, body, access_key_id)
+        if handler.command == "GET":
+            return 200, self._receive(queue)
+        raise MnsError(405, "InvalidRequestURL", "Only SendMessage and ReceiveMessage are emulated.")
+
+    def _send(self, queue: _Queue, body: bytes, access_key_id: str) -> str:
+        try:
+            root = ET.fromstring(body)  # noqa: S314 - loopback test clients only
+        except ET.ParseError:
+            raise MnsError(400, "MalformedXML", "The XML you provided was not well-formed.") from None
+        if root.tag != f"{{{XMLNS}}}Message":
+            raise MnsError(400, "InvalidArgument", "The XML you provided did not validate against our schema.")
+        text = root.findtext(f"{{{XMLNS}}}MessageBody")
+        if not text:
+            raise MnsError(400, "InvalidArgument", "MessageBody is required.")
+        try:
+            priority = int(root.findtext(f"{{{XMLNS}}}Priority") or 8)
+        except ValueError:
+            raise MnsError(400, "InvalidArgument", "Priority must be a number.") from None
+        props: dict[str, str] = {}
+        for pv in root.iterfind(f"{{{XMLNS}}}UserProperties/{{{XMLNS}}}PropertyValue"):
+            prop_name = pv.findtext(f"{{{XMLNS}}}Name") or ""
+            props[prop_name] = pv.findtext(f"{{{XMLNS}}}Value") or ""
+        stored = StoredMessage(
+            message_id=uuid.uuid4().hex.upper(),
+            body=text,
+            body_md5=hashlib.md5(text.encode("utf-8")).hexdigest().upper(),  # noqa: S324 - MNS's digest
+            user_properties=props,
+            priority=priority,
+            enqueue_time_ms=int(self._clock() * 1000),
+            access_key_id=access_key_id,
+        )
+        with self._lock:
+            queue.messages.append(stored)
+            queue.pending.append(stored)
+        return (f'<?xml version="1.0" encoding="UTF-8"?><Message xmlns="{XMLNS}">'
+                f"<MessageId>{stored.message_id}</MessageId><MessageBodyMD5>{stored.body_md5}</MessageBodyMD5>"
+                "</Message>")
+
+    def _receive(self, queue: _Queue) -> str:
+        with self._lock:
+            stored = queue.pending.popleft() if queue.pending else None
+        if stored is None:
+            raise MnsError(404, "MessageNotExist", "Message not exist.")
+        now_ms = int(self._clock() * 1000)
+        props = "".join(f"<PropertyValue><Name>{escape(k)}</Name><Value>{escape(v)}</Value><Type>STRING</Type>"
+                        "</PropertyValue>" for k, v in stored.user_properties.items())
+        return (f'<?xml version="1.0" encoding="UTF-8"?><Message xmlns="{XMLNS}">'
+                f"<MessageId>{stored.message_id}</MessageId><ReceiptHandle>{uuid.uuid4().hex}</ReceiptHandle>"
+                f"<MessageBodyMD5>{stored.body_md5}</MessageBodyMD5><MessageBody>{escape(stored.body)}</MessageBody>"
+                f"<EnqueueTime>{stored.enqueue_time_ms}</EnqueueTime>"
+                f"<NextVisibleTime>{now_ms + 30000}</NextVisibleTime>"
+                f"<FirstDequeueTime>{now_ms}</FirstDequeueTime><DequeueCount>1</DequeueCount>"
+                f"<Priority>{stored.priority}</Priority>"
+                + (f"<UserProperties>{props}</UserProperties>" if props else "") + "</Message>")
+
+
+def _error_xml(code: str, message: str, request_id: str) -> str:
+    return (f'<?xml version="1.0" encoding="UTF-8"?><Error xmlns="{XMLNS}"><Code>{escape(code)}</Code>'
+            f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId><HostId>{HOST_ID}</HostId>"
+            "</Error>")
+
+
+def _b64decode(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("a stored body is not base64; read it with messages(queue, base64=False)") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="A loopback Simple Message Queue (MNS) emulator.")
+    parser.add_argument("--port", type=int, default=8091)
+    parser.add_argument("--queue", action="append", default=None, help="queue to create (repeatable)")
+    args = parser.parse_args(argv)
+    emulator = MnsEmulator(port=args.port, queues=args.queue or DEFAULT_QUEUES, verbose=True).start()
+    print(f"MNS emulator on {emulator.endpoint}, queues: {', '.join(args.queue or DEFAULT_QUEUES)}")
+    print(f"  demo AccessKey: id={DEMO_ACCESS_KEY_ID} secret={DEMO_ACCESS_KEY_SECRET}", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

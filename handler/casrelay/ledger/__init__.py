@@ -1,0 +1,12 @@
+"""Never order twice, never lose an OrderId: the order ledger (claim -> ordered -> delivered)."""
+
+from .base import Claim, Ledger
+from .config import LedgerConfig, load
+from .key import derived_key, explicit_key, payload_hash
+from .persistence import open_store
+from .record import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, LedgerRecord
+
+__all__ = [
+    "CLAIMED", "DELIVERED", "FAILED", "ORDERED", "UNKNOWN", "Claim", "Ledger", "LedgerConfig", "LedgerRecord",
+    "derived_key", "explicit_key", "load", "open_store", "payload_hash",
+]

@@ -1,0 +1,173 @@
+"""The ledger: every state change of an idempotency key, each one a conditional write.
+
+The order of writes is what keeps money safe:
+
+1. ``claim``        before anything else; only one caller can own a key.
+2. ``attempting``   just before the paid call leaves; a lapsed claim without it is safe to take over.
+3. ``ordered``      the OrderId is saved before any push, so a failing sink can never lose it.
+4. ``delivered``    per sink, after each confirms.
+
+A record in ``unknown`` (or a lapsed claim whose call had left) is never ordered again by casrelay;
+reconciliation adopts the order CAS lists, or an operator resolves the key.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import LedgerConfig
+from .exceptions import LostRace, StoreUnavailable
+from .persistence.base import LedgerStore
+from .record import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, LedgerRecord
+
+_MAX_RACES = 8
+
+
+@dataclass(frozen=True)
+class Claim:
+    record: LedgerRecord
+    #: True when this caller owns the key and is the one to call CAS.
+    owned: bool
+    #: True when the payload differs from the one stored under the key.
+    conflict: bool = False
+
+
+class Ledger:
+    def __init__(self, store: LedgerStore, config: LedgerConfig, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.config = config
+        self._clock = clock
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> LedgerRecord | None:
+        return self.store.get(key)
+
+    def owner_of(self, order_id: int) -> str | None:
+        return self.store.find_by_order_id(order_id)
+
+    # --- the claim ---------------------------------------------------------------------------
+
+    def claim(self, key: str, payload_hash: str, order: Mapping[str, Any], source: Mapping[str, Any],
+              claim_seconds: float) -> Claim:
+        for _ in range(_MAX_RACES):
+            now = self._clock()
+            current = self.store.get(key)
+            if current is None or current.expired(now):
+                fresh = LedgerRecord(
+                    key=key, payload_hash=payload_hash, state=CLAIMED,
+                    version=(current.version + 1) if current else 1,
+                    created_at=now, updated_at=now, claim_token=uuid.uuid4().hex,
+                    claim_expires_at=now + claim_seconds, order=dict(order), source=dict(source),
+                )
+                ok = self.store.create(fresh) if current is None else self.store.replace(fresh, current.version)
+                if ok:
+                    return Claim(fresh, owned=True)
+                continue
+            if current.payload_hash != payload_hash:
+                return Claim(current, owned=False, conflict=True)
+            if current.claim_lapsed(now):
+                if current.attempted_at is None:
+                    # The owner died before the paid call left: nothing was ordered, take the key over.
+                    taken = current.evolve(claim_token=uuid.uuid4().hex, claim_expires_at=now + claim_seconds,
+                                           updated_at=now, source=dict(source))
+                    if self.store.replace(taken, current.version):
+                        return Claim(taken, owned=True)
+                    continue
+                # The owner died after the call left: the order may exist.
+                lapsed = current.evolve(state=UNKNOWN, claim_token=None, claim_expires_at=None, updated_at=now,
+                                        expires_at=None, note="the claim lapsed after the CAS call was sent",
+                                        deliveries={})
+                if self.store.replace(lapsed, current.version):
+                    return Claim(lapsed, owned=False)
+                continue
+            return Claim(current, owned=False)
+        raise StoreUnavailable("the ledger record kept changing under concurrent writers")
+
+    # --- transitions of an owned claim ---------------------------------------------------------
+
+    def _write(self, record: LedgerRecord, **changes: Any) -> LedgerRecord:
+        successor = record.evolve(updated_at=self._clock(), **changes)
+        if not self.store.replace(successor, record.version):
+            raise LostRace(record.key)
+        return successor
+
+    def attempting(self, record: LedgerRecord) -> LedgerRecord:
+        return self._write(record, attempted_at=self._clock())
+
+    def release(self, record: LedgerRecord) -> None:
+        """Forget an owned claim: CAS certainly did not act, so a later arrival may order."""
+        self.store.delete(record.key, record.version)
+
+    def ordered(self, record: LedgerRecord, order_id: int, cas_request_id: str,
+                note: str | None = None) -> LedgerRecord:
+        """Save the OrderId. Retried over races, because this write must not be lost."""
+        for _ in range(_MAX_RACES):
+            try:
+                return self._write(
+                    record, state=ORDERED, order_id=order_id, cas_request_id=cas_request_id, claim_token=None,
+                    claim_expires_at=None, error=None, deliveries={}, note=note,
+                    expires_at=self._clock() + self.config.retention_seconds,
+                )
+            except LostRace:
+                latest = self.store.get(record.key)
+                if latest is None:
+                    raise StoreUnavailable(f"ledger record {record.key} vanished while saving its OrderId") from None
+                if latest.order_id is not None:
+                    return latest
+                record = latest
+        raise StoreUnavailable(f"could not save the OrderId for {record.key}")
+
+    def failed(self, record: LedgerRecord, error: Mapping[str, Any]) -> LedgerRecord:
+        return self._write(record, state=FAILED, error=dict(error), claim_token=None, claim_expires_at=None,
+                           deliveries={}, expires_at=self._clock() + self.config.retention_seconds)
+
+    def unknown(self, record: LedgerRecord, error: Mapping[str, Any], note: str) -> LedgerRecord:
+        return self._write(record, state=UNKNOWN, error=dict(error), claim_token=None, claim_expires_at=None,
+                           deliveries={}, expires_at=None, note=note)
+
+    def delivered(self, record: LedgerRecord, sinks: Iterable[str], all_sinks: Iterable[str]) -> LedgerRecord:
+        """Record confirmed sinks, merging with writers that confirmed others meanwhile."""
+        confirmed = list(sinks)
+        everything = set(all_sinks)
+        for _ in range(_MAX_RACES):
+            now = self._clock()
+            deliveries = dict(record.deliveries)
+            for name in confirmed:
+                deliveries.setdefault(name, now)
+            state = record.state
+            if state == ORDERED and everything <= set(deliveries):
+                state = DELIVERED
+            if deliveries == record.deliveries and state == record.state:
+                return record
+            try:
+                return self._write(record, deliveries=deliveries, state=state)
+            except LostRace:
+                latest = self.store.get(record.key)
+                if latest is None:
+                    return record
+                record = latest
+        raise StoreUnavailable(f"could not record deliveries for {record.key}")
+
+    # --- operator actions ---------------------------------------------------------------------
+
+    def resolve(self, key: str, order_id: int | None, note: str) -> LedgerRecord | None:
+        """Settle an ``unknown`` (or ``failed``) key: adopt ``order_id``, or, with ``None``, forget the key
+        so that the next arrival orders again."""
+        record = self.store.get(key)
+        if record is None:
+            return None
+        if order_id is None:
+            self.store.delete(key, record.version)
+            return None
+        return self.ordered(record, order_id, record.cas_request_id or "", note=note)
+
+    def pending(self) -> list[LedgerRecord]:
+        return self.store.scan([UNKNOWN, FAILED])
+
+
+__all__ = ["CLAIMED", "DELIVERED", "FAILED", "ORDERED", "UNKNOWN", "Claim", "Ledger"]

@@ -1,0 +1,43 @@
+"""The small interface every ledger store implements.
+
+Two writes are all the ledger needs, and both are conditional, so that two instances can never
+both believe they own a key: ``create`` succeeds only when no record exists, and ``replace`` only
+when the stored version is the one the caller read. Everything else (claim, order, deliver, fail)
+is built on top of those two in ``ledger/base.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from ..record import LedgerRecord
+
+
+class LedgerStore(ABC):
+    @abstractmethod
+    def get(self, key: str) -> LedgerRecord | None:
+        """The record for ``key``, or ``None``."""
+
+    @abstractmethod
+    def create(self, record: LedgerRecord) -> bool:
+        """Insert ``record`` if no record exists for its key; ``False`` if one does."""
+
+    @abstractmethod
+    def replace(self, record: LedgerRecord, expected_version: int) -> bool:
+        """Store ``record`` if the stored version equals ``expected_version``; ``False`` otherwise."""
+
+    @abstractmethod
+    def delete(self, key: str, expected_version: int) -> bool:
+        """Remove the record if its version is ``expected_version``; used only when CAS certainly did not act."""
+
+    @abstractmethod
+    def find_by_order_id(self, order_id: int) -> str | None:
+        """The key that owns ``order_id``, so reconciliation never adopts one order for two keys."""
+
+    @abstractmethod
+    def scan(self, states: Iterable[str] | None = None) -> list[LedgerRecord]:
+        """Records in the given states (all when ``None``); for the operator command, not the hot path."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release connections."""

@@ -1,0 +1,97 @@
+"""``redis://…``: shared by every instance, so the ledger holds across FC's scale-out.
+
+Each record is a hash (``v`` = version, ``d`` = JSON) and each conditional write is one Lua
+script, which Redis runs atomically: no WATCH/MULTI round trips and no window between the check
+and the write. Records that may be forgotten carry a Redis expiry; ``unknown`` records carry none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..exceptions import StoreUnavailable
+from ..record import LedgerRecord
+from .base import LedgerStore
+
+PREFIX = "casrelay:ledger:"
+ORDER_PREFIX = "casrelay:order:"
+
+_WRITE_TAIL = """
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+if ARGV[4] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
+if ARGV[5] ~= '' then
+  redis.call('SET', KEYS[2], ARGV[6])
+  if ARGV[4] == '' then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
+end
+return 1
+"""
+_CREATE = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n" + _WRITE_TAIL
+_REPLACE = "if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end\n" + _WRITE_TAIL
+_DELETE = """
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+
+class RedisStore(LedgerStore):
+    def __init__(self, url: str) -> None:
+        try:
+            import redis
+        except ImportError:
+            raise StoreUnavailable("IDEMPOTENCY_STORE is redis:// but the redis package is not installed") from None
+        self._redis_errors: tuple[type[BaseException], ...] = (redis.RedisError,)
+        self._client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._create = self._client.register_script(_CREATE)
+        self._replace = self._client.register_script(_REPLACE)
+        self._delete = self._client.register_script(_DELETE)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except self._redis_errors as exc:
+            raise StoreUnavailable(f"Redis ledger error: {type(exc).__name__}") from None
+
+    @staticmethod
+    def _args(record: LedgerRecord, expected: int | None) -> tuple[list[str], list[str]]:
+        order_key = f"{ORDER_PREFIX}{record.order_id}" if record.order_id is not None else f"{ORDER_PREFIX}-"
+        expires = "" if record.expires_at is None else str(int(record.expires_at * 1000))
+        return (
+            [PREFIX + record.key, order_key],
+            ["" if expected is None else str(expected), str(record.version), record.to_json(), expires,
+             "" if record.order_id is None else "1", record.key],
+        )
+
+    def get(self, key: str) -> LedgerRecord | None:
+        data = self._call(self._client.hget, PREFIX + key, "d")
+        return LedgerRecord.from_json(data) if data else None
+
+    def create(self, record: LedgerRecord) -> bool:
+        keys, args = self._args(record, None)
+        return bool(self._call(self._create, keys=keys, args=args))
+
+    def replace(self, record: LedgerRecord, expected_version: int) -> bool:
+        keys, args = self._args(record, expected_version)
+        return bool(self._call(self._replace, keys=keys, args=args))
+
+    def delete(self, key: str, expected_version: int) -> bool:
+        return bool(self._call(self._delete, keys=[PREFIX + key], args=[str(expected_version)]))
+
+    def find_by_order_id(self, order_id: int) -> str | None:
+        value = self._call(self._client.get, f"{ORDER_PREFIX}{order_id}")
+        return value.decode() if isinstance(value, bytes) else value
+
+    def scan(self, states: Iterable[str] | None = None) -> list[LedgerRecord]:
+        wanted = set(states) if states is not None else None
+        out = []
+        for name in self._call(lambda: list(self._client.scan_iter(match=PREFIX + "*", count=500))):
+            data = self._call(self._client.hget, name, "d")
+            if data:
+                record = LedgerRecord.from_json(data)
+                if wanted is None or record.state in wanted:
+                    out.append(record)
+        return sorted(out, key=lambda r: r.key)
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,232 @@
+"""The https callback sink against devkit/callback_receiver.py over loopback HTTP (and TLS).
+
+The receiver verifies Standard Webhooks signatures with the ``standardwebhooks`` package, so a pass
+here means a real receiver accepts what the sink sends. Waits between retries go through an injected
+``sleep`` that records them, so the retry tests take no wall-clock time.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from casrelay.push import (
+    CallbackSink,
+    InvalidMessage,
+    SinkRedirected,
+    SinkRejected,
+    SinkUnavailable,
+)
+from devkit.callback_receiver import CallbackReceiver
+from tests.sink_fixtures import CALLBACK_SECRET, OTHER_SECRET, FakeResolver, Sleeps, TickingClock, make_tls
+
+ORDER = {"OrderId": 98987582437920968, "OrderIdString": "98987582437920968", "Domains": ["www.example.com"],
+         "Note": "证书 ✓"}
+MSG_ID = "order_98987582437920968_created"
+
+
+@pytest.fixture()
+def receiver() -> Iterator[CallbackReceiver]:
+    with CallbackReceiver(CALLBACK_SECRET) as r:
+        yield r
+
+
+@pytest.fixture()
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+def sink_for(receiver: CallbackReceiver, sleeps: Sleeps | None = None, **kwargs: object) -> CallbackSink:
+    options: dict[str, object] = {"allow_hosts": ["127.0.0.1"], "timeout_s": 2.0}
+    options.update(kwargs)
+    return CallbackSink(receiver.url(), options.pop("secrets", CALLBACK_SECRET),  # type: ignore[arg-type]
+                        sleep=sleeps or Sleeps(), **options)  # type: ignore[arg-type]
+
+
+def test_delivers_a_signed_compact_json_post(receiver: CallbackReceiver) -> None:
+    sink = sink_for(receiver)
+    sink.push(ORDER, MSG_ID)
+
+    [got] = receiver.deliveries()
+    assert got.verified and got.status == 204
+    assert got.webhook_id == MSG_ID
+    assert got.content_type == "application/json"
+    assert got.path == "/hooks/cas"
+    assert got.host == f"127.0.0.1:{receiver.port}"
+    assert abs(int(got.timestamp or 0) - time.time()) < 5
+    assert got.signature is not None and got.signature.startswith("v1,")
+    # compact, UTF-8, the 18-digit OrderId exact
+    assert got.body == json.dumps(ORDER, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    assert b'"OrderId":98987582437920968' in got.body
+    assert "证书".encode() in got.body
+
+
+def test_name_hides_user_info_and_query_which_are_still_sent(receiver: CallbackReceiver) -> None:
+    url = receiver.url("/hooks/cas").replace("http://", "http://svc:hunter2@") + "?token=sekrit"
+    sink = CallbackSink(url, CALLBACK_SECRET, allow_hosts=["127.0.0.1"])
+    assert sink.name == f"http://127.0.0.1:{receiver.port}/hooks/cas"
+    assert "hunter2" not in repr(sink) and "sekrit" not in repr(sink)
+    sink.push(ORDER, MSG_ID)
+    [got] = receiver.deliveries()
+    assert got.path == "/hooks/cas?token=sekrit"
+    assert got.headers["authorization"] == "Basic c3ZjOmh1bnRlcjI="  # svc:hunter2
+
+
+def test_retry_after_500_keeps_the_webhook_id_and_re_signs(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.fail_next(1, 500)
+    sink = sink_for(receiver, sleeps, clock=TickingClock(step=3))
+    sink.push(ORDER, MSG_ID)
+
+    first, second = receiver.attempts()
+    assert (first.status, second.status) == (500, 204)
+    assert first.webhook_id == second.webhook_id == MSG_ID  # receivers drop the duplicate by it
+    assert first.timestamp != second.timestamp  # each attempt is signed afresh
+    assert first.body == second.body
+    assert receiver.delivered_ids() == [MSG_ID]
+    assert len(sleeps.waits) == 1 and 0.15 <= sleeps.waits[0] <= 0.2
+
+
+def test_gives_up_after_max_attempts_with_a_transient_error(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.fail_next(10, 503)
+    sink = sink_for(receiver, sleeps, max_attempts=3)
+    with pytest.raises(SinkUnavailable) as info:
+        sink.push(ORDER, MSG_ID)
+    err = info.value
+    assert err.transient and err.status == 503
+    assert "503" in str(err) and "3 attempt" in str(err)
+    assert [a.status for a in receiver.attempts()] == [503, 503, 503]
+    assert len(sleeps.waits) == 2 and sleeps.waits[0] <= 0.2 < sleeps.waits[1] <= 0.5
+
+
+@pytest.mark.parametrize("status", [408, 409, 425, 429, 502, 504])
+def test_not_now_statuses_are_retried(receiver: CallbackReceiver, sleeps: Sleeps, status: int) -> None:
+    receiver.fail_next(1, status)
+    sink_for(receiver, sleeps).push(ORDER, MSG_ID)
+    assert [a.status for a in receiver.attempts()] == [status, 204]
+
+
+def test_retry_after_seconds_is_honoured(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.fail_next(1, 429, retry_after="2")
+    sink_for(receiver, sleeps).push(ORDER, MSG_ID)
+    assert sleeps.waits == [2.0]
+    assert len(receiver.deliveries()) == 1
+
+
+def test_retry_after_http_date_is_honoured(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=3), usegmt=True)
+    receiver.fail_next(1, 503, retry_after=when)
+    sink_for(receiver, sleeps).push(ORDER, MSG_ID)
+    assert len(sleeps.waits) == 1 and 1.0 <= sleeps.waits[0] <= 3.0
+
+
+def test_retry_after_beyond_the_cap_gives_up_at_once(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.fail_next(1, 429, retry_after="120")
+    with pytest.raises(SinkUnavailable) as info:
+        sink_for(receiver, sleeps).push(ORDER, MSG_ID)
+    assert info.value.transient and info.value.retry_after == 120.0 and info.value.status == 429
+    assert sleeps.waits == []
+    assert len(receiver.attempts()) == 1
+
+
+def test_redirects_are_not_followed(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    with CallbackReceiver(CALLBACK_SECRET) as elsewhere:
+        receiver.redirect_next(1, elsewhere.url("/moved"), status=307)
+        with pytest.raises(SinkRedirected) as info:
+            sink_for(receiver, sleeps).push(ORDER, MSG_ID)
+        assert elsewhere.attempts() == []
+    assert not info.value.transient and info.value.status == 307
+    assert "ORDER_SINKS" in str(info.value)
+    assert len(receiver.attempts()) == 1 and sleeps.waits == []
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 410, 422])
+def test_other_4xx_are_permanent(receiver: CallbackReceiver, sleeps: Sleeps, status: int) -> None:
+    receiver.fail_next(1, status)
+    with pytest.raises(SinkRejected) as info:
+        sink_for(receiver, sleeps).push(ORDER, MSG_ID)
+    assert not info.value.transient and info.value.status == status
+    assert len(receiver.attempts()) == 1 and sleeps.waits == []
+
+
+def test_a_wrong_secret_is_refused_by_the_receiver(receiver: CallbackReceiver) -> None:
+    with pytest.raises(SinkRejected) as info:
+        sink_for(receiver, secrets=OTHER_SECRET).push(ORDER, MSG_ID)
+    assert info.value.status == 401 and not info.value.transient
+    assert CALLBACK_SECRET not in str(info.value) and OTHER_SECRET not in str(info.value)
+    [attempt] = receiver.attempts()
+    assert not attempt.verified
+
+
+def test_several_secrets_sign_for_rotation() -> None:
+    with CallbackReceiver(OTHER_SECRET) as new_only:
+        sink_for(new_only, secrets=[CALLBACK_SECRET, OTHER_SECRET]).push(ORDER, MSG_ID)
+        [got] = new_only.deliveries()
+    assert got.signature is not None and len(got.signature.split(" ")) == 2
+
+
+def test_timeout_is_transient(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.set_latency(1.0)
+    started = time.monotonic()
+    with pytest.raises(SinkUnavailable) as info:
+        sink_for(receiver, sleeps, timeout_s=0.1, max_attempts=2).push(ORDER, MSG_ID)
+    assert time.monotonic() - started < 0.9
+    assert info.value.transient and "timed out" in str(info.value)
+    assert len(sleeps.waits) == 1
+
+
+def test_connection_refused_is_transient(sleeps: Sleeps) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed when the block ends: nothing listens there
+    sink = CallbackSink(f"http://127.0.0.1:{port}/x", CALLBACK_SECRET, allow_hosts=["127.0.0.1"], sleep=sleeps)
+    with pytest.raises(SinkUnavailable) as info:
+        sink.push(ORDER, MSG_ID)
+    assert info.value.transient and "refused" in str(info.value).lower()
+    assert len(sleeps.waits) == 2
+
+
+def test_unserialisable_message_and_bad_id_are_refused_before_sending(receiver: CallbackReceiver) -> None:
+    sink = sink_for(receiver)
+    with pytest.raises(InvalidMessage) as info:
+        sink.push({"OrderId": float("nan")}, MSG_ID)
+    assert not info.value.transient
+    with pytest.raises(InvalidMessage):
+        sink.push({"when": datetime.now()}, MSG_ID)
+    with pytest.raises(InvalidMessage):
+        sink.push(ORDER, "msg.with.dots")
+    assert receiver.attempts() == []
+
+
+def test_https_connects_to_the_resolved_address_with_sni_for_the_name(tmp_path: Path) -> None:
+    tls = make_tls(tmp_path, ["hooks.test"])
+    resolver = FakeResolver({"hooks.test": ["127.0.0.1"]})
+    with CallbackReceiver(CALLBACK_SECRET, ssl_context=tls.server) as r:
+        # hooks.test exists only in the injected resolver: success proves the connection went to the
+        # address the guard resolved, and the certificate (DNS SAN only, no IP) was checked for the name.
+        sink = CallbackSink(r.url(host="hooks.test"), CALLBACK_SECRET, allow_hosts=["hooks.test"],
+                            resolver=resolver, tls_context=tls.client)
+        sink.push(ORDER, MSG_ID)
+        [got] = r.deliveries()
+        assert got.host == f"hooks.test:{r.port}"
+        assert r.sni_names == ["hooks.test"]
+    assert resolver.calls == ["hooks.test"]
+
+
+def test_https_with_a_certificate_for_another_name_is_refused(tmp_path: Path, sleeps: Sleeps) -> None:
+    tls = make_tls(tmp_path, ["other.test"])
+    resolver = FakeResolver({"hooks.test": ["127.0.0.1"]})
+    with CallbackReceiver(CALLBACK_SECRET, ssl_context=tls.server) as r:
+        sink = CallbackSink(r.url(host="hooks.test"), CALLBACK_SECRET, allow_hosts=["hooks.test"],
+                            resolver=resolver, tls_context=tls.client, sleep=sleeps)
+        with pytest.raises(SinkUnavailable) as info:
+            sink.push(ORDER, MSG_ID)
+        assert r.deliveries() == []
+    assert "certificate" in str(info.value)
+    assert sleeps.waits == []  # not retried within the invocation
