@@ -110,6 +110,7 @@ OUTCOME_OK = "ok"
 OUTCOME_DROPPED = "dropped_before_commit"
 OUTCOME_CLOSED_AFTER_COMMIT = "closed_after_commit"
 OUTCOME_DELAYED_AFTER_COMMIT = "delayed_after_commit"
+OUTCOME_ERROR_AFTER_COMMIT = "error_after_commit"
 
 _TAG_RE = re.compile(r"Tags\.(\d+)\.(Key|Value)")
 _LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?", re.IGNORECASE)
@@ -202,6 +203,8 @@ class _InjectedError:
 class _AfterCommit:
     remaining: int
     delay_seconds: float | None  # None: close the connection without answering
+    #: Answer this error instead of the result (the order stays committed): CAS's InternalError case.
+    error: tuple[int, str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -616,6 +619,14 @@ class CasEmulator:
         with self._lock:
             self._after_commit.setdefault(action or _ANY_ACTION, []).append(_AfterCommit(count, None))
 
+    def error_after_commit(self, action: str | None = ACTION_CREATE, count: int = 1, *, status: int = 500,
+                           code: str = "InternalError",
+                           message: str = "The request processing has failed due to some unknown error.") -> None:
+        """Commit the next ``count`` successful calls, then answer with a server error anyway."""
+        with self._lock:
+            self._after_commit.setdefault(action or _ANY_ACTION, []).append(
+                _AfterCommit(count, None, (status, code, message)))
+
     def drop_before_commit(self, action: str | None = ACTION_CREATE, count: int = 1) -> None:
         """Close the connection on the next ``count`` calls without checking or changing anything."""
         with self._lock:
@@ -779,6 +790,11 @@ class CasEmulator:
             return
 
         payload = {"RequestId": request_id, **result}
+        if after is not None and after.error is not None:
+            status, code, message = after.error
+            record(OUTCOME_ERROR_AFTER_COMMIT, status, access_key_id)
+            self._send_error(handler, ApiError(status, code, message), request_id)
+            return
         if after is not None and after.delay_seconds is None:
             record(OUTCOME_CLOSED_AFTER_COMMIT, None, access_key_id)
             handler.close_connection = True

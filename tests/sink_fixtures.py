@@ -117,3 +117,30 @@ def make_tls(tmp_path: Path, server_names: Sequence[str]) -> TlsMaterial:
     server.load_cert_chain(cert_file, key_file)
     client = ssl.create_default_context(cadata=ca.public_bytes(serialization.Encoding.PEM).decode())
     return TlsMaterial(server=server, client=client)
+
+
+def forbid_non_loopback(monkeypatch: Any) -> None:
+    """Make any connection to a non-loopback address fail the test: these tests must stay on 127.0.0.1."""
+    real_connect = socket.socket.connect
+    real_connect_ex = socket.socket.connect_ex
+
+    def check(address: Any) -> None:
+        if isinstance(address, tuple):
+            host = str(address[0]).split("%")[0]
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = host == "localhost"
+            if not loopback:
+                raise AssertionError(f"a test tried to connect to {address!r}; only loopback is allowed")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        check(address)
+        real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        check(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)

@@ -317,3 +317,11 @@ def test_an_unrecognised_event_gets_an_error_that_says_what_was_seen(embedded):
     assert "UTF-8" in result["Message"]
     result = index.handler(b"not json", make_context())
     assert re.search("not JSON", result["Message"])
+
+
+def test_internal_error_after_cas_committed_is_reconciled_to_that_order(client, embedded):
+    embedded.emulator.error_after_commit(ACTION_CREATE)
+    res = client.request(ORDER)
+    assert res["statusCode"] == 200
+    assert client.json(res)["OrderId"] == embedded.emulator.orders()[0].order_id
+    assert len(embedded.emulator.orders()) == 1

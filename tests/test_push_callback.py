@@ -25,11 +25,24 @@ from casrelay.push import (
     SinkUnavailable,
 )
 from devkit.callback_receiver import CallbackReceiver
-from tests.sink_fixtures import CALLBACK_SECRET, OTHER_SECRET, FakeResolver, Sleeps, TickingClock, make_tls
+from tests.sink_fixtures import (
+    CALLBACK_SECRET,
+    OTHER_SECRET,
+    FakeResolver,
+    Sleeps,
+    TickingClock,
+    forbid_non_loopback,
+    make_tls,
+)
 
 ORDER = {"OrderId": 98987582437920968, "OrderIdString": "98987582437920968", "Domains": ["www.example.com"],
          "Note": "证书 ✓"}
 MSG_ID = "order_98987582437920968_created"
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_non_loopback(monkeypatch)
 
 
 @pytest.fixture()
@@ -71,12 +84,30 @@ def test_delivers_a_signed_compact_json_post(receiver: CallbackReceiver) -> None
 def test_name_hides_user_info_and_query_which_are_still_sent(receiver: CallbackReceiver) -> None:
     url = receiver.url("/hooks/cas").replace("http://", "http://svc:hunter2@") + "?token=sekrit"
     sink = CallbackSink(url, CALLBACK_SECRET, allow_hosts=["127.0.0.1"])
-    assert sink.name == f"http://127.0.0.1:{receiver.port}/hooks/cas"
-    assert "hunter2" not in repr(sink) and "sekrit" not in repr(sink)
+    assert sink.name.startswith(f"http://127.0.0.1:{receiver.port}/hooks/cas?***")
+    assert "hunter2" not in repr(sink) and "sekrit" not in repr(sink) and "svc" not in repr(sink)
     sink.push(ORDER, MSG_ID)
     [got] = receiver.deliveries()
     assert got.path == "/hooks/cas?token=sekrit"
     assert got.headers["authorization"] == "Basic c3ZjOmh1bnRlcjI="  # svc:hunter2
+
+
+@pytest.mark.parametrize(("url", "name"), [
+    ("https://hooks.example.com/cas", "https://hooks.example.com/cas"),
+    ("https://Hooks.Example.com:443/a/b/", "https://hooks.example.com:443/a/b/"),
+    ("https://[2001:db8::1]:8443/x", "https://[2001:db8::1]:8443/x"),
+])
+def test_plain_names(url: str, name: str) -> None:
+    assert CallbackSink(url, CALLBACK_SECRET).name == name
+
+
+def test_token_like_path_segments_are_hidden_but_names_stay_distinct() -> None:
+    slack_a = "https://hooks.example.com/services/T0000000/B0000000/a1B2c3D4e5F6g7H8i9J0k1L2"
+    slack_b = "https://hooks.example.com/services/T0000000/B0000000/z9Y8x7W6v5U4t3S2r1Q0p9O8"
+    a, b = CallbackSink(slack_a, CALLBACK_SECRET).name, CallbackSink(slack_b, CALLBACK_SECRET).name
+    assert a.startswith("https://hooks.example.com/services/T0000000/B0000000/***") and a != b
+    assert "a1B2c3D4" not in a and "z9Y8x7W6" not in b
+    assert CallbackSink(slack_a, CALLBACK_SECRET).name == a  # stable across instances
 
 
 def test_retry_after_500_keeps_the_webhook_id_and_re_signs(receiver: CallbackReceiver, sleeps: Sleeps) -> None:

@@ -9,6 +9,7 @@ the end-to-end cases, which use the loopback receiver.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 from casrelay.push import CallbackSink, SinkConfigError, SinkUnavailable, UnsafeDestination, build_sinks
 from casrelay.push.ssrf import address_problem, check_url, literal_address
 from devkit.callback_receiver import CallbackReceiver
-from tests.sink_fixtures import CALLBACK_SECRET, FakeResolver, Sleeps, no_dns
+from tests.sink_fixtures import CALLBACK_SECRET, FakeResolver, Sleeps, forbid_non_loopback, no_dns
 
 REFUSED_LITERALS = [
     ("https://100.100.100.200/latest/meta-data/", "100.100.100.200", "shared address"),
@@ -147,6 +148,11 @@ def test_a_resolver_answer_that_is_not_an_address_is_refused() -> None:
 # --- end to end: the sink refuses before connecting -----------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    forbid_non_loopback(monkeypatch)
+
+
 @pytest.fixture()
 def receiver() -> Iterator[CallbackReceiver]:
     with CallbackReceiver(CALLBACK_SECRET) as r:
@@ -167,15 +173,22 @@ def test_the_sink_refuses_a_name_that_resolves_to_where_a_server_listens(receive
 
 
 def test_a_rebinding_answer_on_a_retry_is_checked_again(receiver: CallbackReceiver) -> None:
-    answers = iter([["93.184.216.34"], ["127.0.0.1"]])
+    # The first lookup fails (a retryable DNS error, so nothing is connected to); the retry's answer
+    # points at loopback and must be checked again rather than trusted from an earlier attempt.
+    calls: list[str] = []
 
     def rebinding(host: str, port: int, *args: object) -> list[tuple[object, ...]]:
-        return [(2, 1, 6, "", (a, port)) for a in next(answers)]
+        calls.append(host)
+        if len(calls) == 1:
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
 
-    sink = CallbackSink("https://rebind.example.com/hook", CALLBACK_SECRET, resolver=rebinding, timeout_s=0.05,
-                        sleep=Sleeps(), max_attempts=2)
-    with pytest.raises(UnsafeDestination, match="127.0.0.1"):
+    sleeps = Sleeps()
+    sink = CallbackSink("https://rebind.example.com/hook", CALLBACK_SECRET, resolver=rebinding, sleep=sleeps,
+                        max_attempts=3)
+    with pytest.raises(UnsafeDestination, match=r"127\.0\.0\.1"):
         sink.push({"OrderId": 1}, "order_1_created")
+    assert len(calls) == 2 and len(sleeps.waits) == 1
 
 
 def test_an_allowed_name_is_reached_at_the_resolved_address(receiver: CallbackReceiver) -> None:

@@ -43,12 +43,18 @@ class Sink(ABC):
         return f"{type(self).__name__}({self.name!r})"
 
 
+#: Characters ``json.dumps(ensure_ascii=False)`` leaves raw but ``str.splitlines`` (and old JavaScript)
+#: treat as line breaks; they can only occur inside JSON strings, where the escape means the same.
+_LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+
+
 def encode_message(sink: str, message: Mapping[str, Any]) -> str:
-    """Compact JSON text, non-ASCII kept as UTF-8; refuses what JSON cannot carry (NaN, objects)."""
+    """Compact JSON text on one line, non-ASCII kept as UTF-8; refuses what JSON cannot carry (NaN, objects)."""
     try:
-        return json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise invalid_message(sink, f"the message is not JSON-serialisable ({type(exc).__name__})") from None
+    return text.translate(_LINE_BREAKS)
 
 
 def check_message_id(sink: str, message_id: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import hashlib
 import http.client
 import random
 import socket
@@ -57,14 +58,33 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     return max(0.0, when.timestamp() - now)
 
 
+def _looks_secret(segment: str) -> bool:
+    """Chat and automation webhooks put their token in the path (``/services/T0/B0/<token>``)."""
+    has_digit = any(c.isdigit() for c in segment)
+    has_alpha = any(c.isalpha() for c in segment)
+    return len(segment) >= 32 or (len(segment) >= 16 and has_digit and has_alpha)
+
+
+def _fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
+
+
 def display_url(url: str) -> str:
-    """``scheme://host[:port]/path`` without user info, query or fragment: safe to log."""
+    """A stable, secret-free name: ``scheme://host[:port]/path`` without user info or query.
+
+    Token-like path segments become ``***<hash>``, and a query or user info adds ``?***<hash>``, so
+    two URLs that differ only in a secret still get different names (the ledger tracks deliveries
+    per name) while the name itself reveals nothing.
+    """
     parts = urlsplit(url)
     host = ssrf.normalise_host(parts.hostname or "")
     if ":" in host:
         host = f"[{host}]"
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme.lower()}://{host}{port}{parts.path}"
+    path = "/".join(f"***{_fingerprint(seg)}" if _looks_secret(seg) else seg for seg in parts.path.split("/"))
+    hidden = "\n".join(v for v in (parts.query, parts.username or "", parts.password or "") if v)
+    suffix = f"?***{_fingerprint(hidden)}" if hidden else ""
+    return f"{parts.scheme.lower()}://{host}{port}{path}{suffix}"
 
 
 class CallbackSink(Sink):
@@ -90,6 +110,8 @@ class CallbackSink(Sink):
             raise ValueError("has no host")
         if parts.fragment:
             raise ValueError("must not have a #fragment")
+        if not ssrf.valid_host(parts.hostname):
+            raise ValueError("has a host that is neither an IP address nor a DNS name (write IDN names in punycode)")
         self.host = ssrf.normalise_host(parts.hostname)
         self.port = port or (443 if self.scheme == "https" else 80)
         self.allow_hosts = frozenset(ssrf.normalise_host(h) for h in allow_hosts)
@@ -105,7 +127,10 @@ class CallbackSink(Sink):
         secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
         if not secret_list:
             raise ValueError("needs CALLBACK_SECRET")
-        self._hooks = [Webhook(s) for s in secret_list]
+        try:
+            self._hooks = [Webhook(s) for s in secret_list]
+        except Exception:  # the package raises its own types for empty or undecodable secrets
+            raise ValueError("has a CALLBACK_SECRET that is not a usable whsec_ secret") from None
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         self.timeout_s = timeout_s

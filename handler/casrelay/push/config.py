@@ -80,8 +80,9 @@ def _allow_hosts(env: Mapping[str, str]) -> frozenset[str]:
         entry = entry.strip()
         if not entry:
             continue
-        if "/" in entry or "@" in entry or " " in entry:
-            raise config_error(f"CALLBACK_ALLOW_HOSTS entries are host names or IP addresses, got {entry[:60]!r}")
+        if not ssrf.valid_host(entry):
+            raise config_error("CALLBACK_ALLOW_HOSTS entries are host names or IP addresses (no scheme, port or "
+                               f"path), got {entry[:60]!r}")
         hosts.add(ssrf.normalise_host(entry))
     return frozenset(hosts)
 

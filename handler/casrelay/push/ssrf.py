@@ -60,6 +60,12 @@ def normalise_host(host: str) -> str:
     return str(literal) if literal is not None else h
 
 
+def valid_host(host: str) -> bool:
+    """An IP literal or an ASCII (punycode) DNS name; anything else can never be called."""
+    name = normalise_host(host)
+    return literal_address(name) is not None or (len(name) <= 253 and _HOST_NAME.fullmatch(name) is not None)
+
+
 def literal_address(host: str) -> IPAddress | None:
     """The address a host string denotes by itself, in any form the C resolver accepts.
 
@@ -123,10 +129,10 @@ def address_problem(addr: IPAddress) -> str | None:
         return "a site-local address"
     if isinstance(addr, ipaddress.IPv6Address) and addr in _ULA:
         return "a unique local address (fc00::/7)"
+    if addr.is_reserved:  # before is_private, which also covers 240.0.0.0/4 on some patch releases
+        return "a reserved address"
     if addr.is_private:
         return "a private address"
-    if addr.is_reserved:
-        return "a reserved address"
     if not addr.is_global:
         return "not a global address"
     return None
@@ -136,7 +142,8 @@ def check_host(sink: str, scheme: str, host: str, port: int, *, allow_hosts: Col
                resolver: Resolver = socket.getaddrinfo) -> Target:
     """Resolve ``host`` once and return the addresses to connect to, or raise.
 
-    Raises ``UnsafeDestination`` (permanent) for a refused scheme or address, ``SinkUnavailable``
+    ``allow_hosts`` holds names already passed through ``normalise_host``. Raises
+    ``UnsafeDestination`` (permanent) for a refused scheme or address, ``SinkUnavailable``
     (transient) when the name does not resolve right now.
     """
     written = host.strip().strip("[]").lower()
@@ -170,7 +177,7 @@ def check_host(sink: str, scheme: str, host: str, port: int, *, allow_hosts: Col
 
 def check_url(url: str, *, allow_hosts: Collection[str] = (), resolver: Resolver = socket.getaddrinfo,
               sink: str | None = None) -> Target:
-    """``check_host`` for a whole URL; the lead may use it for per-order callback URLs."""
+    """``check_host`` for a whole URL, e.g. a callback URL that arrives with an order."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -178,6 +185,8 @@ def check_url(url: str, *, allow_hosts: Collection[str] = (), resolver: Resolver
     except ValueError:
         raise unsafe_destination(sink or "callback", "?", "the URL cannot be parsed") from None
     scheme = parts.scheme.lower()
+    if scheme not in ("https", "http"):
+        raise unsafe_destination(sink or "callback", host, f"scheme {scheme!r} is not allowed; callbacks use https")
     if not host:
         raise unsafe_destination(sink or "callback", "", "the URL has no host")
     default_port = 443 if scheme == "https" else 80
