@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .embedded import embedded_default
+from .embedded import SINK_KINDS, embedded_default
 from .fc_local import ROOT, LocalFcServer, call_handler, prepare_event_file, sign_webhook
 
 EVENTS = ROOT / "events"
@@ -44,24 +44,42 @@ def invoke_file(path: Path, secret: str | None) -> object:
 
 
 def demo() -> int:
-    with embedded_default() as emb, LocalFcServer() as server:
+    with embedded_default(sinks=SINK_KINDS) as emb, LocalFcServer() as server:
         print(f"CAS emulator on {emb.emulator.endpoint}; local HTTP trigger on {server.url}")
-        order = {"ProductCode": "symantec-free-1-free", "Domain": "www.example.com", "ValidateType": "DNS",
+        print(f"Sinks (ORDER_SINKS): {emb.env['ORDER_SINKS']}")
+        order = {"ProductCode": "symantec-free-1-free", "Domain": "demo.example.com", "ValidateType": "DNS",
                  "Email": "tom.zhang@example.com", "Phone": "13000000000"}
         body = json.dumps(order).encode()
         headers = {"Content-Type": "application/json", **sign_webhook(emb.webhook_secret, body)}
         print(f"\nPOST {server.url}/ (signed with Standard Webhooks)\n  {body.decode()}")
         status, text = _post(server.url + "/", body, headers)
         print(f"  -> HTTP {status} {text}")
+        headers = {"Content-Type": "application/json", **sign_webhook(emb.webhook_secret, body)}
+        status_again, text_again = _post(server.url + "/", body, headers)
+        print(f"The same order again (a sender's retry) -> HTTP {status_again} {text_again}")
         status2, text2 = _post(server.url + "/", body, {"Content-Type": "application/json"})
         print(f"POST without a signature -> HTTP {status2} {text2}")
 
         print(f"\nLocal invoke of every event in {EVENTS.relative_to(ROOT)}/:")
         for path in sorted(EVENTS.glob("*.json")):
             result = invoke_file(path, emb.webhook_secret)
-            print(f"  {path.name:34} {_summary(result).replace(chr(10), ' ')[:160]}")
-        print(f"\nOrders in the emulator: {len(emb.emulator.orders())}")
-    return 0 if status == 200 and status2 == 401 else 1
+            print(f"  {path.name:34} {_summary(result).replace(chr(10), ' ')[:150]}")
+
+        orders = emb.emulator.orders()
+        print(f"\nPaid orders in the CAS emulator: {len(orders)} (one per distinct order, none twice)")
+        by_sink = emb.pushed_by_sink()
+        for sink, pairs in by_sink.items():
+            created = {m["Order"]["OrderId"] for _, m in pairs if m["Type"] == "certificate.order.created"}
+            print(f"  {sink:9} {len(pairs):3} message(s), {len(created)} distinct OrderIds")
+        queued = [m for _, m in by_sink.get("mns", []) if m["Source"]["Trigger"] == "kafka"]
+        if queued:
+            print("\nA Kafka event's order, as pushed to the MNS queue:")
+            print("  " + json.dumps(queued[0], ensure_ascii=False))
+        ok = (status == 200 and status_again == 200 and status2 == 401
+              and all({m["Order"]["OrderId"] for _, m in pairs} >= {o.order_id for o in orders}
+                      for pairs in by_sink.values()))
+    print("\nDemo finished: " + ("every order placed once and pushed to every sink" if ok else "FAILED"))
+    return 0 if ok else 1
 
 
 def serve(port: int) -> int:

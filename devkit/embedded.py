@@ -8,20 +8,26 @@ afterwards, so the demo, the local server, the local invoke and the tests all ru
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from contextlib import contextmanager
-from dataclasses import dataclass
+from urllib.parse import quote
 
 from . import cas_emulator
 from .fc_local import load_index
 
 #: A demo secret for Standard Webhooks; it protects nothing and must never be deployed.
 DEMO_WEBHOOK_SECRET = "whsec_Y2FzcmVsYXktbG9jYWwtZGVtby1zZWNyZXQtMDAwMA=="  # noqa: S105 - public demo value
+#: The secret casrelay signs its callbacks with in the embedded default, and the receiver verifies.
+DEMO_CALLBACK_SECRET = "whsec_Y2FzcmVsYXktY2FsbGJhY2stZGVtby1zZWNyZXQ="  # noqa: S105 - public demo value
+SINK_KINDS = ("file", "callback", "mns", "sqs")
+SQS_REGION = "us-east-1"
 
 
 @dataclass
@@ -36,11 +42,44 @@ class Embedded:
     def sink_file(self) -> Path:
         return self.workdir / "orders.jsonl"
 
+    receiver: Any = None  # devkit.callback_receiver.CallbackReceiver, when "callback" is a sink
+    mns: Any = None  # devkit.mns_emulator.MnsEmulator, when "mns" is a sink
+    sqs_endpoint: str | None = None  # moto's server, when "sqs" is a sink
+
     def pushed(self) -> list[dict[str, Any]]:
         """Every message the file sink received, in order."""
         if not self.sink_file.exists():
             return []
         return [json.loads(line) for line in self.sink_file.read_text().splitlines() if line.strip()]
+
+    def pushed_by_sink(self) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """(message id, message) pairs that each running sink double accepted, in order."""
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        if self.sink_file.exists():
+            out["file"] = [(m["Id"], m) for m in self.pushed()]
+        if self.receiver is not None:
+            out["callback"] = [(a.webhook_id or "", a.json()) for a in self.receiver.deliveries()]
+        if self.mns is not None:
+            out["mns"] = [(json.loads(b)["Id"], json.loads(b)) for b in self.mns.messages("orders")]
+        if self.sqs_endpoint is not None:
+            out["sqs"] = [(m["Id"], m) for m in _drain_sqs(self.sqs_endpoint)]
+        return out
+
+
+def _drain_sqs(endpoint: str) -> list[dict[str, Any]]:
+    import boto3
+
+    client = boto3.client("sqs", region_name=SQS_REGION, endpoint_url=endpoint)
+    url = client.get_queue_url(QueueName="orders")["QueueUrl"]
+    out: list[dict[str, Any]] = []
+    while True:
+        got = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                     VisibilityTimeout=0).get("Messages", [])
+        if not got:
+            return out
+        for m in got:
+            out.append(json.loads(m["Body"]))
+            client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
 
 
 @contextmanager
@@ -58,10 +97,49 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 
 @contextmanager
-def embedded_default(extra_env: Mapping[str, str] | None = None, **emulator_args: object) -> Iterator[Embedded]:
+def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence[str] = ("file",),
+                     **emulator_args: object) -> Iterator[Embedded]:
+    """``sinks`` picks the doubles to start: ``file`` (a JSON-lines file), ``callback`` (a Standard
+    Webhooks receiver), ``mns`` (the MNS emulator) and ``sqs`` (moto's server)."""
+    unknown = set(sinks) - set(SINK_KINDS)
+    if unknown:
+        raise ValueError(f"unknown sink kinds {sorted(unknown)}; choose from {SINK_KINDS}")
     emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
     emulator.start()
     workdir = Path(tempfile.mkdtemp(prefix="casrelay-"))
+    stack = ExitStack()
+    stack.callback(emulator.stop)
+    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    sink_urls: list[str] = []
+    receiver = mns = sqs_endpoint = None
+    if "file" in sinks:
+        sink_urls.append(f"file://{workdir}/orders.jsonl")
+    if "callback" in sinks:
+        from .callback_receiver import CallbackReceiver
+
+        receiver = CallbackReceiver(DEMO_CALLBACK_SECRET).start()
+        stack.callback(receiver.stop)
+        sink_urls.append(receiver.url())
+    if "mns" in sinks:
+        from .mns_emulator import MnsEmulator
+
+        mns = MnsEmulator().start()
+        stack.callback(mns.stop)
+        sink_urls.append(f"mns://orders?endpoint={quote(mns.endpoint, safe='')}")
+    if "sqs" in sinks:
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        os.environ.setdefault("AWS_ACCESS_KEY_ID", "moto-demo")
+        os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "moto-demo")
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        host, port = moto.get_host_and_port()
+        sqs_endpoint = f"http://{host}:{port}"
+        boto3.client("sqs", region_name=SQS_REGION, endpoint_url=sqs_endpoint).create_queue(QueueName="orders")
+        sink_urls.append(f"sqs+http://{host}:{port}/123456789012/orders?region={SQS_REGION}")
     env = {
         "CAS_ENDPOINT": emulator.endpoint,
         "CAS_PROTOCOL": "http",
@@ -72,17 +150,19 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, **emulator_args
         "WEBHOOK_AUTH": "standard",
         "WEBHOOK_SECRETS": DEMO_WEBHOOK_SECRET,
         "IDEMPOTENCY_STORE": f"sqlite://{workdir}/ledger.sqlite3",
-        "ORDER_SINKS": f"file://{workdir}/orders.jsonl",
+        "ORDER_SINKS": ",".join(sink_urls),
+        "CALLBACK_SECRET": DEMO_CALLBACK_SECRET,
+        "CALLBACK_ALLOW_HOSTS": "127.0.0.1",
+        "CALLBACK_TIMEOUT_MS": "2000",
         # darabonba sends even loopback calls through HTTP(S)_PROXY and ignores NO_PROXY.
         "HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": "",
     }
     env.update(extra_env or {})
     index = load_index()
-    try:
-        with patched_environ(env):
+    with stack:
+        try:
+            with patched_environ(env):
+                index.reset_for_tests()
+                yield Embedded(emulator, DEMO_WEBHOOK_SECRET, env, workdir, receiver, mns, sqs_endpoint)
+        finally:
             index.reset_for_tests()
-            yield Embedded(emulator, DEMO_WEBHOOK_SECRET, env, workdir)
-    finally:
-        index.reset_for_tests()
-        emulator.stop()
-        shutil.rmtree(workdir, ignore_errors=True)

@@ -45,26 +45,67 @@ def test_every_event_file_has_an_expected_outcome():
     assert sorted(p.name for p in EVENTS.glob("*.json")) == sorted(EXPECTED)
 
 
+def _schema_validator():
+    import jsonschema
+
+    schema = json.loads((EVENTS.parent / "schemas" / "order-message.v1.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_event_runs_through_local_invoke(embedded, name):
     expected = EXPECTED[name]
-    if expected == "batch":  # until batches are processed: the sample reads into orders of its trigger
-        from casrelay.records import OrderRecord
+    result = invoke_file(EVENTS / name, embedded.webhook_secret)
+    placed = {o.order_id for o in embedded.emulator.orders()}
+    if expected == "batch":
         from casrelay.triggers import BatchInvocation, classify
 
         invocation = classify((EVENTS / name).read_bytes())
         assert isinstance(invocation, BatchInvocation)
-        assert invocation.batch.items
-        assert all(isinstance(i, OrderRecord) and i.trigger == _trigger_of(name) for i in invocation.batch.items)
-        return
-    result = invoke_file(EVENTS / name, embedded.webhook_secret)
-    if expected == "placed":
+        assert all(i.trigger == _trigger_of(name) for i in invocation.batch.items)
+        assert result["Counts"] == {"placed": len(invocation.batch.items)}, result
+        assert {int(r["OrderId"]) for r in result["Results"]} == placed
+    elif expected == "placed":
         assert isinstance(result, dict) and result["OrderIdString"] == str(result["OrderId"])
-        return
-    assert result["statusCode"] == expected, result.get("body")
-    if expected == 200 and name != "http-health.json":
-        body = result["body"]
-        if "xml" in name:
-            assert "<OrderId>" in body
-        else:
-            assert json.loads(body)["OrderId"] in {o.order_id for o in embedded.emulator.orders()}
+        assert placed == {result["OrderId"]}
+    else:
+        assert result["statusCode"] == expected, result.get("body")
+        if expected == 200 and name != "http-health.json":
+            body = result["body"]
+            if "xml" in name:
+                assert "<OrderId>" in body
+            else:
+                assert json.loads(body)["OrderId"] in placed
+    # every placed order reached the sink, in a message that follows the published schema
+    validator = _schema_validator()
+    pushed = embedded.pushed()
+    for message in pushed:
+        validator.validate(message)
+    created = {m["Order"]["OrderId"] for m in pushed if m["Type"] == "certificate.order.created"}
+    assert created == placed
+
+
+@pytest.fixture()
+def every_sink():
+    from devkit.embedded import embedded_default
+
+    with embedded_default(sinks=("file", "callback", "mns", "sqs")) as emb:
+        yield emb
+
+
+def test_the_queue_and_http_samples_together_reach_every_sink_kind(every_sink):
+    names = [n for n, e in EXPECTED.items() if e in ("batch", "placed") or e == 200]
+    for name in names:
+        invoke_file(EVENTS / name, every_sink.webhook_secret)
+    placed = {o.order_id for o in every_sink.emulator.orders()}
+    assert len(placed) >= 20
+    validator = _schema_validator()
+    by_sink = every_sink.pushed_by_sink()
+    assert set(by_sink) == {"file", "callback", "mns", "sqs"}
+    for sink, pairs in by_sink.items():
+        for msg_id, message in pairs:
+            validator.validate(message)
+            assert msg_id == message["Id"], sink
+        created = {m["Order"]["OrderId"] for _, m in pairs if m["Type"] == "certificate.order.created"}
+        assert created == placed, sink
