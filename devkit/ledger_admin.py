@@ -23,10 +23,10 @@ from .fc_local import HANDLER_DIR
 if str(HANDLER_DIR) not in sys.path:
     sys.path.insert(0, str(HANDLER_DIR))
 
-from casrelay import config  # noqa: E402
-from casrelay.cas.credentials import resolve as resolve_credentials  # noqa: E402
-from casrelay.ledger import UNKNOWN, LedgerRecord  # noqa: E402
-from casrelay.relay import Relay  # noqa: E402
+from casrelay import config
+from casrelay.cas.credentials import resolve as resolve_credentials
+from casrelay.ledger import UNKNOWN, LedgerRecord
+from casrelay.relay import Relay
 
 
 def _when(ts: float | None) -> str:

@@ -19,6 +19,7 @@ if os.path.isdir(_VENDORED) and _VENDORED not in sys.path:
     sys.path.insert(0, _VENDORED)
 
 from casrelay import config, log  # noqa: E402
+from casrelay.cas.credentials import resolve as resolve_credentials  # noqa: E402
 from casrelay.ledger.exceptions import StoreUnavailable  # noqa: E402
 from casrelay.relay import Relay, unconfigured_response  # noqa: E402
 
@@ -43,7 +44,10 @@ def initialize(context: Any) -> None:
     relay = _setup()
     if relay is None:
         return
-    relay.gateway.warm()
+    creds = resolve_credentials(context)
+    relay.gateway.warm(creds)
+    if relay.settings.warm_connection and not relay.gateway.warm_connection(creds, relay.settings.default_product_code):
+        log.emit("cas.warmup_failed", 30, reason="DescribePackageState failed; the first order sets up the connection")
     if os.environ.get("FC_FUNCTION_NAME") and relay.ledger_config.store_url.startswith("sqlite:"):
         log.emit("ledger.single_instance", 30, store="sqlite",
                  reason="IDEMPOTENCY_STORE is SQLite, which each FC instance keeps to itself; with more than "

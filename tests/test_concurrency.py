@@ -93,7 +93,7 @@ def test_two_processes_sharing_redis_place_one_order(embedded, redis_url):
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     outputs = []
     for p in procs:
-        out, err = p.communicate(timeout=60)
+        out, _err = p.communicate(timeout=60)
         outputs.append(json.loads(out.strip().splitlines()[-1]))
     assert len(embedded.emulator.orders()) == 1, outputs
     placed = [o for o in outputs if "OrderId" in o]

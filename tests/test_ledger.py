@@ -97,7 +97,7 @@ def test_saving_the_order_id_survives_a_race_with_a_concurrent_writer(ledger):
 
 
 def test_failed_is_answered_until_retention_ends_then_the_key_is_free(ledger, clock):
-    rec = ledger.failed(ledger.attempting(_claim(ledger).record), {"Code": "NotRemainCount", "Status": 402})
+    ledger.failed(ledger.attempting(_claim(ledger).record), {"Code": "NotRemainCount", "Status": 402})
     assert _claim(ledger).record.state == FAILED
     clock.now += 3601
     assert _claim(ledger).owned

@@ -37,6 +37,7 @@ class Settings:
     max_body_bytes: int = 65536
     cas_max_qps: float = 10.0
     batch_concurrency: int = 8
+    warm_connection: bool = True
 
     @property
     def webhook_auth_required(self) -> bool:
@@ -125,4 +126,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024, 32 * 1024 * 1024),
         cas_max_qps=_float(env, "CAS_MAX_QPS", 10.0, 0.1, 1000.0),
         batch_concurrency=_int(env, "BATCH_CONCURRENCY", 8, 1, 64),
+        warm_connection=env.get("CAS_WARM_CONNECTION", "true").strip().lower() not in ("false", "0", "no", "off"),
     )

@@ -267,7 +267,7 @@ class Placement:
             log.emit("ledger.order_unrecorded", logging.ERROR, key=key, order_id=str(placed.order_id),
                      cas_request_id=placed.request_id, reason=type(exc).__name__)
             orphan = current.evolve(state=ORDERED, order_id=placed.order_id, cas_request_id=placed.request_id)
-            confirmed, failed = self.push(self._message(downstream.CREATED, orphan))
+            _confirmed, failed = self.push(self._message(downstream.CREATED, orphan))
             doc = success_document(placed.order_id, placed.request_id, order.domains, order.product_code)
             return Delivered(doc, None, False, tuple(failed))
         return self.deliver(current, duplicate=False)

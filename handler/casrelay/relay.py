@@ -20,6 +20,7 @@ from .batch_processor import BatchProcessor
 from .cas import CasGateway
 from .config import Settings
 from .errors import (
+    CasOutcomeUnknown,
     InvalidOrder,
     RelayError,
     internal_error,
@@ -193,7 +194,9 @@ class Relay:
                 raise TransientFailure(f"{err.code}: the failure could not be delivered to every sink") from None
             return {"Status": err.status, **error_document(err, request_id)}
         except RelayError as err:
-            if err.transient:
+            # An unknown outcome is retried too: the ledger keeps the retry from ordering again, and the
+            # retry runs reconciliation, which adopts the order once CAS lists it.
+            if err.transient or isinstance(err, CasOutcomeUnknown):
                 raise TransientFailure(f"{err.code}: {err.message}") from None
             return {"Status": err.status, **error_document(err, request_id)}
         except Exception as exc:  # FC retries an asynchronous invocation; the ledger keeps that safe
