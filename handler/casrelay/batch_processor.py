@@ -36,7 +36,7 @@ class RecordOutcome:
     Index: int
     Trigger: str
     MessageId: str | None
-    Outcome: str  # placed | duplicate | invalid | refused | unknown | transient
+    Outcome: str  # placed | duplicate | invalid | refused | unknown | transient | dry-run
     OrderId: str | None = None
     Code: str | None = None
     Message: str | None = None
@@ -64,6 +64,13 @@ class BatchProcessor:
                              Message=item.error.message)
 
     def _record(self, index: int, record: OrderRecord, context: Any) -> RecordOutcome:
+        if self.placement.is_dry_run(record):
+            try:
+                self.placement.dry_run(record, context)
+            except RelayError as err:
+                return RecordOutcome(index, record.trigger, record.message_id, "invalid" if not err.transient
+                                     else "transient", Code=err.code, Message=err.message)
+            return RecordOutcome(index, record.trigger, record.message_id, "dry-run")
         for _ in range(IN_PROGRESS_ATTEMPTS):
             try:
                 done = self.placement.place(record, context)

@@ -38,6 +38,8 @@ class Settings:
     cas_max_qps: float = 10.0
     batch_concurrency: int = 8
     warm_connection: bool = True
+    #: Validate and sign every order, and order nothing.
+    dry_run: bool = False
 
     @property
     def webhook_auth_required(self) -> bool:
@@ -55,6 +57,17 @@ def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> i
     if not lo <= value <= hi:
         raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw[:20]!r}")
 
 
 def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
@@ -126,5 +139,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024, 32 * 1024 * 1024),
         cas_max_qps=_float(env, "CAS_MAX_QPS", 10.0, 0.1, 1000.0),
         batch_concurrency=_int(env, "BATCH_CONCURRENCY", 8, 1, 64),
-        warm_connection=env.get("CAS_WARM_CONNECTION", "true").strip().lower() not in ("false", "0", "no", "off"),
+        warm_connection=_flag(env, "CAS_WARM_CONNECTION", True),
+        dry_run=_flag(env, "DRY_RUN", False),
     )

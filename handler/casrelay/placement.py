@@ -166,9 +166,7 @@ class Placement:
     # --- the paid call -----------------------------------------------------------------------
 
     def _call(self, order: Order, creds: Credentials | None, key: str) -> PlacedOrder:
-        tags: tuple[tuple[str, str], ...] = ()
-        if self.config.order_tag_key and len(order.tags) < 20:
-            tags = ((self.config.order_tag_key, short_tag_value(key)),)
+        tags = self._tags(order, key)
         attempt = 0
         while True:
             attempt += 1
@@ -183,6 +181,24 @@ class Placement:
                 self._sleep(wait)
 
     # --- the flow ----------------------------------------------------------------------------
+
+    def _tags(self, order: Order, key: str) -> tuple[tuple[str, str], ...]:
+        if self.config.order_tag_key and len(order.tags) < 20:
+            return ((self.config.order_tag_key, short_tag_value(key)),)
+        return ()
+
+    def is_dry_run(self, record: OrderRecord) -> bool:
+        flag = record.params.get("DryRun")
+        return self.settings.dry_run or flag is True or str(flag).lower() == "true"
+
+    def dry_run(self, record: OrderRecord, context: Any) -> dict[str, Any]:
+        """Validate and sign, touch neither the ledger nor CAS, and say what would have been sent."""
+        order = validate_order(record.params, self.settings)
+        raw_key = record.idempotency_key or record.params.get("IdempotencyKey")
+        key = explicit_key(str(raw_key)) if raw_key else derived_key(order)
+        preview = self.gateway.preview(order, resolve_credentials(context), self._tags(order, key))
+        preview["IdempotencyKey"] = key
+        return preview
 
     def place(self, record: OrderRecord, context: Any) -> Delivered:
         order = validate_order(record.params, self.settings)

@@ -39,6 +39,7 @@ from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, classif
 from .triggers.http import HttpRequest, params_from_http
 
 ORDER_PATHS = ("/", "")
+DRY_RUN_ROOT = "CreateCertificateForPackageRequestDryRun"
 HEALTH_PATH = "/health"
 
 
@@ -146,6 +147,8 @@ class Relay:
             xml = wants_xml(params, req.header("accept"))
             key = req.header("idempotency-key").strip() or None
             record = OrderRecord(params=params, trigger="http", message_id=message_id, idempotency_key=key)
+            if self.placement.is_dry_run(record):
+                return http_response(200, self.placement.dry_run(record, context), xml, root=DRY_RUN_ROOT)
             return self._http_placed(self.place(record, context), xml)
         except RelayError as err:
             if err.status in (401, 404, 405, 413, 415, 503) and err.code != "CasUnavailable":
@@ -187,6 +190,8 @@ class Relay:
     def handle_direct(self, record: OrderRecord, context: Any) -> dict[str, Any]:
         request_id = getattr(context, "request_id", None)
         try:
+            if self.placement.is_dry_run(record):
+                return self.placement.dry_run(record, context)
             done = self.place(record, context)
         except InvalidOrder as err:
             # An asynchronous invocation has nobody to read the answer: report it downstream too.

@@ -20,6 +20,7 @@ from .errors import map_exception
 from .ratelimit import Pacer
 
 CREATE = "CreateCertificateForPackageRequest"
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 LIST = "ListUserCertificateOrder"
 PACKAGE = "DescribePackageState"
 CANCEL = "CancelCertificateForPackageRequest"
@@ -182,3 +183,55 @@ class CasGateway:
 
         request = models.CancelCertificateForPackageRequestRequest(order_id=order_id)
         self._call(CANCEL, "cancel_certificate_for_package_request_with_options", request, creds)
+
+    def preview(self, order: Order, creds: Credentials | None,
+                extra_tags: tuple[tuple[str, str], ...] = ()) -> dict[str, Any]:
+        """What ``create_order`` would send, signed by the SDK's own ACS3 signer, and not sent.
+
+        The signature itself is redacted: a dry-run answer holding a valid signature and an unused
+        nonce could be replayed to CAS within 15 minutes and would place a real, paid order.
+        """
+        if creds is None:
+            raise missing_credentials()
+        from urllib.parse import urlencode
+
+        from alibabacloud_tea_openapi.utils import Utils
+        from darabonba.request import DaraRequest
+
+        params = order.cas_parameters()
+        tags = list(order.tags) + [t for t in extra_tags if t[0] not in {k for k, _ in order.tags}]
+        if tags:
+            params["Tags"] = [{"Key": k, "Value": v} for k, v in tags[:20]]
+        request = DaraRequest()
+        request.method = "POST"
+        request.pathname = "/"
+        request.query = Utils.query(params)
+        request.headers = {
+            "host": self._settings.cas_endpoint,
+            "x-acs-version": "2020-04-07",
+            "x-acs-action": CREATE,
+            "x-acs-date": Utils.get_timestamp(),
+            "x-acs-signature-nonce": Utils.get_nonce(),
+            "accept": "application/json",
+            "x-acs-content-sha256": EMPTY_SHA256,
+        }
+        if creds.security_token:
+            request.headers["x-acs-security-token"] = creds.security_token
+        authorization = Utils.get_authorization(request, "ACS3-HMAC-SHA256", EMPTY_SHA256, creds.access_key_id,
+                                                creds.access_key_secret)
+        head, _, _signature = authorization.rpartition("Signature=")
+        shown_key = creds.access_key_id[:4] + "***"
+        headers = dict(request.headers)
+        headers["authorization"] = head.replace(creds.access_key_id, shown_key) + "Signature=<redacted>"
+        if "x-acs-security-token" in headers:
+            headers["x-acs-security-token"] = "<redacted>"
+        return {
+            "DryRun": True,
+            "Action": CREATE,
+            "Method": "POST",
+            "Url": f"{self._settings.cas_protocol}://{self._settings.cas_endpoint}/?{urlencode(request.query)}",
+            "Headers": headers,
+            "Parameters": dict(request.query),
+            "Domains": list(order.domains),
+            "ProductCode": order.product_code,
+        }

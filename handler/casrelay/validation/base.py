@@ -32,7 +32,7 @@ COMMON_PARAMETERS = (
     "SignatureNonce", "Timestamp", "RegionId", "SecurityToken", "ResourceOwnerAccount",
 )
 #: casrelay's own parameters, beside the API's.
-RELAY_PARAMETERS = ("IdempotencyKey",)
+RELAY_PARAMETERS = ("IdempotencyKey", "DryRun")
 KNOWN_PARAMETERS = frozenset(ORDER_PARAMETERS + COMMON_PARAMETERS + RELAY_PARAMETERS)
 MAX_IDEMPOTENCY_KEY = 255
 
@@ -65,6 +65,10 @@ def validate_order(params: Mapping[str, object], settings: Settings) -> Order:
     if key is not None and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable()):
         errors.append(FieldError("IdempotencyKey", "InvalidIdempotencyKey",
                                  f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
+
+    dry_run = params.get("DryRun")
+    if dry_run is not None and not isinstance(dry_run, bool) and str(dry_run).lower() not in ("true", "false"):
+        errors.append(FieldError("DryRun", "InvalidDryRun", "must be true or false"))
 
     action = text("Action")
     if action is not None and action != ACTION:
