@@ -41,3 +41,38 @@ def test_masking_helpers():
     assert mask_email("a@b.cn") == "a***@b.cn"
     assert mask_phone("+86 130 1234 5678") == "***5678"
     assert mask_phone("12") == "***"
+
+
+def test_a_failed_order_logs_one_line_naming_key_domains_product_and_outcome(embedded, capsys):
+    embedded.emulator.set_quota("symantec-free-1-free", 1, used=1)
+    HttpClient(embedded).request(ORDER)
+    lines = [x for x in _lines(capsys.readouterr().out) if x["event"] == "order.failed"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["key"].startswith("auto:") and line["domains"] == ["log.example.com"]
+    assert line["product"] == "symantec-free-1-free" and line["outcome"] == "failed"
+    assert line["code"] == "NotRemainCount" and line["cas_request_id"] and line["fc_request_id"]
+    assert isinstance(line["latency_ms"], float)
+
+
+def test_metrics_are_structured_lines_for_orders_cas_latency_throttles_and_sink_failures(embedded, capsys):
+    client = HttpClient(embedded)
+    client.request(ORDER)
+    embedded.emulator.fail_next(cas_emulator.ACTION_CREATE, status=400, code="Throttling.User")
+    client.request({"Domain": "metrics.example.com"})
+    metrics = [x for x in _lines(capsys.readouterr().out) if x["event"] == "metric"]
+    names = {m["metric"] for m in metrics}
+    assert {"orders", "cas.latency", "cas.throttles"} <= names
+    latency = [m for m in metrics if m["metric"] == "cas.latency"]
+    assert all(m["unit"] == "Milliseconds" and m["value"] >= 0 for m in latency)
+    assert {m["outcome"] for m in metrics if m["metric"] == "orders"} == {"placed"}
+
+
+def test_sink_failures_are_counted(capsys):
+    from devkit.embedded import embedded_default
+
+    with embedded_default(sinks=("callback",), extra_env={"CALLBACK_MAX_ATTEMPTS": "1"}) as emb:
+        emb.receiver.fail_next(1, 503)
+        HttpClient(emb).request({"Domain": "sinkfail.example.com"})
+    metrics = [x for x in _lines(capsys.readouterr().out) if x.get("metric") == "sink.failures"]
+    assert len(metrics) == 1 and metrics[0]["sink"].startswith("http://127.0.0.1")

@@ -44,6 +44,8 @@ class RelayError(Exception):
     cas_request_id: str | None = None
     #: CAS's own error code, when CAS answered; retry decisions read it.
     cas_code: str | None = None
+    #: What the order was (key, domains, product), for the one log line; never rendered to a caller.
+    log_fields: dict[str, Any] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"

@@ -55,3 +55,9 @@ def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
     record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event}
     record.update({k: v for k, v in fields.items() if v is not None})
     _logger.log(level, json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))
+
+
+def metric(name: str, value: float, unit: str = "Count", **dimensions: Any) -> None:
+    """One structured metric line (``"event": "metric"``) that an SLS dashboard can aggregate by
+    ``metric`` and chart ``value`` over, grouped by the dimension fields."""
+    emit("metric", metric=name, value=value, unit=unit, **dimensions)

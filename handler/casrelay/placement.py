@@ -125,10 +125,12 @@ class Placement:
                 confirmed.append(sink.name)
             except SinkError as err:
                 failed.append(sink.name)
+                log.metric("sink.failures", 1, sink=sink.name, transient=err.transient)
                 log.emit("sink.failed", logging.WARNING, sink=sink.name, message_id=message["Id"],
                          type=message["Type"], reason=str(err)[:200], transient=err.transient)
             except Exception as exc:  # a broken sink must not lose the order; it stays pending
                 failed.append(sink.name)
+                log.metric("sink.failures", 1, sink=sink.name, transient=True)
                 log.emit("sink.failed", logging.ERROR, sink=sink.name, message_id=message["Id"],
                          type=message["Type"], reason=type(exc).__name__)
         return confirmed, failed
@@ -204,6 +206,13 @@ class Placement:
         order = validate_order(record.params, self.settings)
         raw_key = record.idempotency_key or record.params.get("IdempotencyKey")
         key = explicit_key(str(raw_key)) if raw_key else derived_key(order)
+        try:
+            return self._place(record, context, order, key)
+        except RelayError as err:
+            err.log_fields.update(key=key, domains=list(order.domains), product=order.product_code)
+            raise
+
+    def _place(self, record: OrderRecord, context: Any, order: Order, key: str) -> Delivered:
         creds = resolve_credentials(context)
         source = {"trigger": record.trigger, "message_id": record.message_id}
         try:

@@ -22,6 +22,7 @@ from .config import Settings
 from .errors import (
     CasOutcomeUnknown,
     InvalidOrder,
+    OutcomePending,
     RelayError,
     internal_error,
     method_not_allowed,
@@ -93,12 +94,16 @@ class Relay:
         try:
             done = self.placement.place(record, context)
         except RelayError as err:
+            outcome = "unknown" if isinstance(err, CasOutcomeUnknown | OutcomePending) else (
+                "transient" if err.transient else "failed")
             log.emit(
                 "order.failed", logging.WARNING, fc_request_id=fc_request_id, trigger=record.trigger,
-                message_id=record.message_id, outcome=err.code, status=err.status,
+                message_id=record.message_id, key=err.log_fields.get("key"), domains=err.log_fields.get("domains"),
+                product=err.log_fields.get("product"), outcome=outcome, code=err.code, status=err.status,
                 cas_request_id=err.cas_request_id, fields=[e.field for e in err.errors] or None,
                 latency_ms=round((time.monotonic() - started) * 1000, 1),
             )
+            log.metric("orders", 1, outcome=outcome, trigger=record.trigger, code=err.code)
             raise
         rec = done.record
         log.emit(
@@ -110,6 +115,7 @@ class Relay:
             email=rec.order.get("email") if rec else None, phone=rec.order.get("phone") if rec else None,
             latency_ms=round((time.monotonic() - started) * 1000, 1),
         )
+        log.metric("orders", 1, outcome="duplicate" if done.duplicate else "placed", trigger=record.trigger)
         return done
 
     # --- HTTP trigger ----------------------------------------------------------------------------

@@ -9,11 +9,13 @@ from ``initialize``), and one client is kept per credential set because FC rotat
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import Settings
-from ..errors import RelayError, missing_credentials
+from .. import log
+from ..errors import CasThrottled, RelayError, missing_credentials
 from ..order import Order
 from .credentials import Credentials
 from .errors import map_exception
@@ -116,10 +118,19 @@ class CasGateway:
             raise missing_credentials()
         client = self._client(creds)
         self.pacer.wait(action)
+        started = time.monotonic()
         try:
-            return getattr(client, method)(request, self._runtime())
+            result = getattr(client, method)(request, self._runtime())
         except Exception as exc:
-            raise map_exception(exc) from None
+            err = map_exception(exc)
+            log.metric("cas.latency", round((time.monotonic() - started) * 1000, 1), "Milliseconds", action=action,
+                       result=err.cas_code or err.code)
+            if isinstance(err, CasThrottled):
+                log.metric("cas.throttles", 1, action=action)
+            raise err from None
+        log.metric("cas.latency", round((time.monotonic() - started) * 1000, 1), "Milliseconds", action=action,
+                   result="ok")
+        return result
 
     def create_order(self, order: Order, creds: Credentials | None,
                      extra_tags: tuple[tuple[str, str], ...] = ()) -> PlacedOrder:
