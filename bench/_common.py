@@ -40,6 +40,8 @@ class Metric:
     target: float
     kind: str = "ratio"
     note: str = ""
+    #: How the target reads in the table, when ``< target`` does not say it well (e.g. "0").
+    target_text: str = ""
 
     @property
     def ratio(self) -> float:
@@ -55,8 +57,20 @@ class Metric:
         verdict = "met" if self.met else "MISSED"
         if self.kind == "ratio":
             return f"{self.name}: ratio {self.ratio:.2f}x (target <= {self.target:.2f}x) {verdict}"
-        return (f"{self.name}: {self.measured:.1f} {self.unit} (target < {self.target:g} {self.unit}; "
-                f"baseline {self.baseline:.1f} {self.unit}) {verdict}")
+        base = f"; baseline {self.baseline:.1f} {self.unit}" if self.baseline else ""
+        return f"{self.name}: {fmt(self.measured)} {self.unit} (target {self.target_label()}{base}) {verdict}"
+
+    def target_label(self) -> str:
+        if self.target_text:
+            return self.target_text
+        if self.kind == "ratio":
+            return f"<= {self.target:.2f}x"
+        return f"< {self.target:g} {self.unit}"
+
+
+def fmt(value: float) -> str:
+    """Whole numbers as such, others with one decimal."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def parse_args(description: str, argv: Sequence[str] | None = None,

@@ -1,7 +1,7 @@
 """Cold start: what a fresh FC instance pays before its first order, against importing the bare SDK.
 
 Each sample is a fresh ``python`` subprocess, and the kinds are interleaved round by round so that
-drift in machine load hits them alike; medians are reported. Three kinds:
+drift in machine load hits them alike; medians are reported. Four kinds:
 
 * ``sdk``   - ``from alibabacloud_cas20200407.client import Client`` and
               ``from alibabacloud_tea_openapi.utils_models import Config``: the floor any CAS function pays;
@@ -9,13 +9,19 @@ drift in machine load hits them alike; medians are reported. Three kinds:
               so this is *less* work than the baseline and its ratio flatters;
 * ``init``  - ``import index; index.initialize(ctx)`` with no credentials and CAS_WARM_CONNECTION=false:
               all the start-up work before the first order (settings, ledger, sinks, SDK import). This is
-              the honest comparison with the bare SDK import, and the one the target applies to.
+              the honest comparison with the bare SDK import, and the one the target applies to;
+* ``init_gc`` - a what-if, not a metric: ``init`` with cyclic GC off during start-up and ``gc.freeze()``
+              after it, the change proposed for index.py (casrelay's start-up pushes the heap over the
+              threshold of one extra full collection, ~30-50 ms, that the bare SDK import does not pay).
 
-Bytecode: the main run gives every kind a warm ``.pyc`` cache (``PYTHONPYCACHEPREFIX`` in a scratch folder,
-filled by unmeasured warm-up runs), so both sides are compared like for like. A second, shorter run copies
-handler/ to a scratch folder and sets PYTHONDONTWRITEBYTECODE=1, so casrelay compiles from source every
-time while the SDK keeps its installed ``.pyc`` files: what an FC instance pays if the code package ships
-no ``__pycache__`` (FC's code directory is read-only, so nothing is cached between cold starts).
+Bytecode: the main run gives every kind a warm ``.pyc`` cache (``PYTHONPYCACHEPREFIX`` in a scratch
+folder, filled by an unmeasured warm-up round), so both sides are compared like for like. A second, shorter
+run copies handler/ to a scratch folder and sets PYTHONDONTWRITEBYTECODE=1, so casrelay compiles from source
+every time while the SDK keeps its installed ``.pyc`` files: what an FC instance pays if the code package
+ships no ``__pycache__`` (FC's code directory is read-only, so nothing is cached between cold starts). A
+third run (one round by default: each sample takes seconds) compiles everything, the SDK included: what FC
+runs when the dependencies' ``.pyc`` files were compiled for another Python than the runtime's
+(``pip install -t`` writes them for the interpreter that runs pip, not for ``--python-version``).
 """
 
 from __future__ import annotations
@@ -37,10 +43,18 @@ MUST_NOT = {"index": ("boto3", "botocore", "mns", "redis", "cryptography"),
             "init": ("boto3", "botocore", "mns", "redis")}
 
 CHILD = r"""
-import json, sys, time
+import gc, json, sys, time
 mode, handler_dir = sys.argv[1], sys.argv[2]
 optional = sys.argv[3].split(",")
 sys.path.insert(0, handler_dir)
+gc_time, gc_full, gc_start = [0.0], [0], [0.0]
+def on_gc(phase, info):
+    if phase == "start":
+        gc_start[0] = time.perf_counter()
+    else:
+        gc_time[0] += time.perf_counter() - gc_start[0]
+        gc_full[0] += info["generation"] == 2
+gc.callbacks.append(on_gc)
 w0, c0 = time.perf_counter(), time.process_time()
 seen = {}
 if mode == "sdk":
@@ -48,20 +62,26 @@ if mode == "sdk":
     from alibabacloud_tea_openapi.utils_models import Config
     w1, c1 = time.perf_counter(), time.process_time()
 else:
+    if mode == "init_gc":
+        gc.disable()  # what-if: the proposed index.py change (no collections during start-up, then freeze)
     import index
     w1, c1 = time.perf_counter(), time.process_time()
     seen["index"] = [m for m in optional if m in sys.modules]
-    if mode == "init":
+    if mode != "index":
         from types import SimpleNamespace
         index.initialize(SimpleNamespace(request_id="bench-cold-start", credentials=None))
+    if mode == "init_gc":
+        gc.freeze()
+        gc.enable()
 w2, c2 = time.perf_counter(), time.process_time()
 seen[mode] = [m for m in optional if m in sys.modules]
-if mode == "init" and index._relay is None:
+if mode.startswith("init") and index._relay is None:
     raise SystemExit("initialize did not build the relay: " + str(index._config_error))
-print("BENCH " + json.dumps({"wall": w2 - w0, "cpu": c2 - c0, "import_wall": w1 - w0, "seen": seen}))
+print("BENCH " + json.dumps({"wall": w2 - w0, "cpu": c2 - c0, "import_wall": w1 - w0, "seen": seen,
+                             "gc_ms": gc_time[0] * 1000, "gc_full": gc_full[0]}))
 """
 
-KINDS = ("sdk", "index", "init")
+KINDS = ("sdk", "index", "init", "init_gc")
 
 
 def _run_child(kind: str, handler_dir: Path, env: Mapping[str, str]) -> dict[str, Any]:
@@ -95,21 +115,26 @@ def _print_series(title: str, samples: dict[str, list[dict[str, Any]]]) -> dict[
         cpus = [r["cpu"] for r in rows]
         med[kind] = median(walls)
         med[f"{kind}_cpu"] = median(cpus)
-        print(f"  {kind:6s} wall: {spread(walls)}")
-        print(f"  {kind:6s} cpu : median {median(cpus) * 1000:.1f} ms")
+        print(f"  {kind:7s} wall: {spread(walls)}")
+        print(f"  {kind:7s} cpu : median {median(cpus) * 1000:.1f} ms; cyclic GC median "
+              f"{median([r['gc_ms'] for r in rows]):.1f} ms, full collections median "
+              f"{median([r['gc_full'] for r in rows]):g}")
         if kind == "init":
-            print(f"  {'':6s} of which `import index`: median {median([r['import_wall'] for r in rows]) * 1000:.1f} ms")
+            print(f"  {'':7s} of which `import index`: median {median([r['import_wall'] for r in rows]) * 1000:.1f} ms")
     sdk, sdk_cpu = med["sdk"], med["sdk_cpu"]
     for kind in samples:
         if kind != "sdk":
-            print(f"  {kind} / sdk: wall {med[kind] / sdk:.2f}x, cpu {med[f'{kind}_cpu'] / sdk_cpu:.2f}x")
+            paired = median([r["wall"] / b["wall"] for r, b in zip(samples[kind], samples["sdk"], strict=True)])
+            print(f"  {kind} / sdk: wall {med[kind] / sdk:.2f}x, cpu {med[f'{kind}_cpu'] / sdk_cpu:.2f}x "
+                  f"(median of per-round ratios {paired:.2f}x)")
     return med
 
 
 def main() -> None:
     args = parse_args(__doc__ or "", extra={
-        "rounds": (int, 15, "interleaved rounds with a warm .pyc cache (each runs every kind once)"),
-        "source-rounds": (int, 7, "interleaved rounds compiling casrelay from source (0 skips them)"),
+        "rounds": (int, 12, "interleaved rounds with a warm .pyc cache (each runs every kind once)"),
+        "source-rounds": (int, 3, "interleaved rounds compiling casrelay from source (0 skips them)"),
+        "nopyc-rounds": (int, 1, "rounds compiling everything from source, SDK included (0 skips them)"),
     })
     scratch = Path(tempfile.mkdtemp(prefix="casrelay-bench-cold-"))
     try:
@@ -122,9 +147,11 @@ def main() -> None:
         cached_env = child_env(PYTHONPYCACHEPREFIX=str(scratch / "pycache"), **fc_env)
         cached_env.pop("PYTHONDONTWRITEBYTECODE", None)
         print(f"cold start: {args.rounds} interleaved rounds of fresh subprocesses ({sys.executable}), "
-              "medians; the first 2 rounds fill the .pyc cache and are not counted")
-        cached = _series(args.rounds, 2, HANDLER_DIR, cached_env, scratch)
+              "medians; a first round fills the .pyc cache and is not counted")
+        cached = _series(args.rounds, 1, HANDLER_DIR, cached_env, scratch)
         med = _print_series("warm .pyc cache for everything (like for like):", cached)
+        print(f"  what-if init_gc (the proposed index.py change: no cyclic GC during start-up, then gc.freeze()): "
+              f"{med['init_gc'] * 1000:.0f} ms, {med['init_gc'] / med['sdk']:.2f}x the bare SDK import")
 
         src_med: dict[str, float] | None = None
         if args.source_rounds > 0:
@@ -132,9 +159,19 @@ def main() -> None:
             shutil.copytree(HANDLER_DIR, code_root, ignore=shutil.ignore_patterns("__pycache__", "python"))
             src_env = child_env(PYTHONDONTWRITEBYTECODE="1", **fc_env)
             src_env.pop("PYTHONPYCACHEPREFIX", None)
-            src = _series(args.source_rounds, 1, code_root, src_env, scratch)
+            src = _series(args.source_rounds, 0, code_root, src_env, scratch, kinds=("sdk", "index", "init"))
             src_med = _print_series("casrelay compiled from source, SDK from its installed .pyc "
                                     "(a code package shipped without __pycache__):", src)
+
+        nopyc_med: dict[str, float] | None = None
+        if args.nopyc_rounds > 0:
+            empty = scratch / "empty-pycache"
+            empty.mkdir()
+            # An empty, never-written cache prefix: no .pyc is found anywhere, so everything compiles.
+            nopyc_env = child_env(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=str(empty), **fc_env)
+            nopyc = _series(args.nopyc_rounds, 0, HANDLER_DIR, nopyc_env, scratch, kinds=("sdk", "init"))
+            nopyc_med = _print_series("nothing compiled, SDK included (what FC runs when the package's .pyc files "
+                                      "are missing or were compiled for another Python than the runtime's):", nopyc)
 
         print("\noptional modules in sys.modules:")
         first = {k: v[0]["seen"] for k, v in cached.items()}
@@ -152,17 +189,24 @@ def main() -> None:
 
         metrics = [
             Metric("cold_start", med["init"] * 1000, med["sdk"] * 1000, "ms", 1.10,
-                   note="import index + initialize (no creds, no warm connection) vs bare SDK import; "
-                        "warm .pyc cache; median wall"),
+                   note=f"import index + initialize (no creds, no warm connection) vs bare SDK import; warm .pyc "
+                        f"cache; median wall of {args.rounds} fresh processes each. What-if with the proposed "
+                        f"gc.disable()/gc.freeze() start-up: {med['init_gc'] / med['sdk']:.2f}x"),
             Metric("cold_start_import_only", med["index"] * 1000, med["sdk"] * 1000, "ms", 1.10,
                    note="import index alone (the SDK is deferred to initialize) vs bare SDK import"),
         ]
         if src_med is not None:
-            metrics.append(Metric("cold_start_from_source", src_med["init"] * 1000, src_med["sdk"] * 1000, "ms",
-                                  1.10, note="as cold_start, casrelay compiled from source (no .pyc shipped)"))
-        if problems:
-            metrics.append(Metric("cold_start_imports", float(len(problems)), 0.0, "unwanted imports", 1.0,
-                                  kind="limit", note="; ".join(problems)))
+            metrics.append(Metric("cold_start_casrelay_from_source", src_med["init"] * 1000, src_med["sdk"] * 1000,
+                                  "ms", 1.10, note=f"as cold_start, casrelay compiled from source, SDK from .pyc; "
+                                                   f"{args.source_rounds} rounds"))
+        if nopyc_med is not None:
+            metrics.append(Metric("cold_start_no_pyc", nopyc_med["init"] * 1000, nopyc_med["sdk"] * 1000, "ms",
+                                  1.10, note=f"as cold_start, nothing compiled (SDK included; {args.nopyc_rounds} "
+                                             "sample(s) each): the absolute cold start when no usable .pyc is shipped"))
+        metrics.append(Metric("cold_start_unwanted_imports", float(len(problems)), 0.0, "modules", 1.0,
+                              kind="limit", target_text="0",
+                              note="; ".join(problems) or "boto3/mns/redis never imported; cryptography not "
+                                                          "imported by `import index`"))
         report(metrics, args.json)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

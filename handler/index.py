@@ -8,10 +8,16 @@ with a 503 that names the variable, which is easier to find than an initializer 
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
 from typing import Any
+
+# Start-up allocates many long-lived objects (modules, classes, the SDK's models). Collecting while
+# they are being created only walks them again and again; the initializer freezes them instead, so
+# later collections skip them too.
+gc.disable()
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _VENDORED = os.path.join(_HERE, "python")  # where s.yaml's pre-deploy step installs dependencies
@@ -22,6 +28,8 @@ from casrelay import config, log  # noqa: E402
 from casrelay.cas.credentials import resolve as resolve_credentials  # noqa: E402
 from casrelay.ledger.exceptions import StoreUnavailable  # noqa: E402
 from casrelay.relay import Relay, unconfigured_response  # noqa: E402
+
+gc.enable()
 
 _relay: Relay | None = None
 _config_error: str | None = None
@@ -41,6 +49,15 @@ def _setup() -> Relay | None:
 
 
 def initialize(context: Any) -> None:
+    gc.disable()
+    try:
+        _initialize(context)
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
+def _initialize(context: Any) -> None:
     relay = _setup()
     if relay is None:
         return

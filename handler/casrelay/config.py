@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 DEFAULT_CAS_ENDPOINT = "cas.aliyuncs.com"
@@ -46,20 +46,25 @@ class Settings:
         return self.webhook_auth != "none"
 
 
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
+ErrorFactory = Callable[[str], Exception]
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int,
+            error: ErrorFactory = ConfigError) -> int:
+    """A whole number from ``env[name]`` within [lo, hi]; ``error`` builds the exception naming the variable."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a whole number, got {raw[:40]!r}") from None
+        raise error(f"{name} must be a whole number, got {raw[:40]!r}") from None
     if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo} and {hi}, got {value}")
+        raise error(f"{name} must be between {lo} and {hi}, got {value}")
     return value
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+def env_flag(env: Mapping[str, str], name: str, default: bool, error: ErrorFactory = ConfigError) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
         return default
@@ -67,23 +72,25 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ConfigError(f"{name} must be true or false, got {raw[:20]!r}")
+    raise error(f"{name} must be true or false, got {raw[:20]!r}")
 
 
-def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float,
+              error: ErrorFactory = ConfigError) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw[:40]!r}") from None
+        raise error(f"{name} must be a number, got {raw[:40]!r}") from None
     if not lo <= value <= hi:
-        raise ConfigError(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
+        raise error(f"{name} must be between {lo:g} and {hi:g}, got {value:g}")
     return value
 
 
-def _is_loopback_host(endpoint: str) -> bool:
+def is_loopback_host(endpoint: str) -> bool:
+    """True for ``localhost`` or a loopback address, with or without a port."""
     from urllib.parse import urlsplit
 
     try:
@@ -108,7 +115,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     protocol = env.get("CAS_PROTOCOL", "").strip().lower() or "https"
     if protocol not in ("https", "http"):
         raise ConfigError(f"CAS_PROTOCOL must be https or http, got {protocol[:20]!r}")
-    if protocol == "http" and not _is_loopback_host(endpoint):
+    if protocol == "http" and not is_loopback_host(endpoint):
         raise ConfigError("CAS_PROTOCOL=http is allowed only for a loopback CAS_ENDPOINT (the local emulator)")
 
     region = env.get("CAS_REGION", "").strip() or DEFAULT_CAS_REGION
@@ -131,14 +138,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         cas_endpoint=endpoint,
         cas_region=region,
         cas_protocol=protocol,
-        cas_connect_timeout_ms=_int(env, "CAS_CONNECT_TIMEOUT_MS", 5000, 100, 60000),
-        cas_read_timeout_ms=_int(env, "CAS_READ_TIMEOUT_MS", 10000, 100, 120000),
+        cas_connect_timeout_ms=env_int(env, "CAS_CONNECT_TIMEOUT_MS", 5000, 100, 60000),
+        cas_read_timeout_ms=env_int(env, "CAS_READ_TIMEOUT_MS", 10000, 100, 120000),
         default_product_code=product,
         webhook_auth=auth,
         webhook_secrets=secrets,
-        max_body_bytes=_int(env, "MAX_BODY_BYTES", 65536, 1024, 32 * 1024 * 1024),
-        cas_max_qps=_float(env, "CAS_MAX_QPS", 10.0, 0.1, 1000.0),
-        batch_concurrency=_int(env, "BATCH_CONCURRENCY", 8, 1, 64),
-        warm_connection=_flag(env, "CAS_WARM_CONNECTION", True),
-        dry_run=_flag(env, "DRY_RUN", False),
+        max_body_bytes=env_int(env, "MAX_BODY_BYTES", 65536, 1024, 32 * 1024 * 1024),
+        cas_max_qps=env_float(env, "CAS_MAX_QPS", 10.0, 0.1, 1000.0),
+        batch_concurrency=env_int(env, "BATCH_CONCURRENCY", 8, 1, 64),
+        warm_connection=env_flag(env, "CAS_WARM_CONNECTION", True),
+        dry_run=env_flag(env, "DRY_RUN", False),
     )

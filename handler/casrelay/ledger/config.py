@@ -6,39 +6,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config import ConfigError
+from ..config import ConfigError, env_flag, env_int
 
 DEFAULT_STORE = "sqlite:///tmp/casrelay-ledger.sqlite3"
 DEFAULT_RETENTION = 7 * 24 * 3600
 DEFAULT_CLAIM_SECONDS = 60
+MAX_RETENTION = 366 * 24 * 3600
 
 
 class LedgerConfigError(ConfigError):
     pass
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise LedgerConfigError(f"{name} must be true or false, got {raw[:20]!r}")
-
-
-def _seconds(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise LedgerConfigError(f"{name} must be a whole number of seconds, got {raw[:20]!r}") from None
-    if not lo <= value <= hi:
-        raise LedgerConfigError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -57,9 +34,10 @@ def load(env: Mapping[str, str] | None = None) -> LedgerConfig:
     env = os.environ if env is None else env
     return LedgerConfig(
         store_url=env.get("IDEMPOTENCY_STORE", "").strip() or DEFAULT_STORE,
-        retention_seconds=_seconds(env, "IDEMPOTENCY_RETENTION_SECONDS", DEFAULT_RETENTION, 60, 366 * 24 * 3600),
-        claim_seconds=_seconds(env, "IDEMPOTENCY_CLAIM_SECONDS", DEFAULT_CLAIM_SECONDS, 5, 86400),
-        precheck_quota=_flag(env, "PRECHECK_QUOTA", False),
-        cancel_duplicates=_flag(env, "CANCEL_DUPLICATE_ORDERS", False),
+        retention_seconds=env_int(env, "IDEMPOTENCY_RETENTION_SECONDS", DEFAULT_RETENTION, 60, MAX_RETENTION,
+                                  LedgerConfigError),
+        claim_seconds=env_int(env, "IDEMPOTENCY_CLAIM_SECONDS", DEFAULT_CLAIM_SECONDS, 5, 86400, LedgerConfigError),
+        precheck_quota=env_flag(env, "PRECHECK_QUOTA", False, LedgerConfigError),
+        cancel_duplicates=env_flag(env, "CANCEL_DUPLICATE_ORDERS", False, LedgerConfigError),
         order_tag_key=env.get("ORDER_TAG_KEY", "casrelay-idempotency-key").strip(),
     )

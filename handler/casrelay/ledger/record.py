@@ -20,7 +20,7 @@ version is the one the writer read.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 CLAIMED = "claimed"
@@ -57,7 +57,9 @@ class LedgerRecord:
     note: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+        # A shallow dict: the nested fields are plain JSON already, and ``asdict`` would deep-copy them.
+        return json.dumps({f.name: getattr(self, f.name) for f in fields(self)}, separators=(",", ":"),
+                          sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LedgerRecord:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..config import env_int
 from . import ssrf
 from .base import Sink
 from .callback import CallbackSink, display_url
@@ -43,19 +44,6 @@ class PushConfig:
 def split_sinks(spec: str) -> tuple[str, ...]:
     """Comma-separated entries; blanks (a trailing comma) are ignored."""
     return tuple(e.strip() for e in spec.split(",") if e.strip())
-
-
-def _int(env: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise config_error(f"{name} must be a whole number, got {raw[:40]!r}") from None
-    if not lo <= value <= hi:
-        raise config_error(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
 
 
 def _secrets(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -104,8 +92,8 @@ def load_config(env: Mapping[str, str] | None = None) -> PushConfig:
         order_sinks=split_sinks(env.get("ORDER_SINKS", "")),
         callback_secrets=_secrets(env),
         callback_allow_hosts=_allow_hosts(env),
-        callback_timeout_ms=_int(env, "CALLBACK_TIMEOUT_MS", 5000, 100, 60000),
-        callback_max_attempts=_int(env, "CALLBACK_MAX_ATTEMPTS", 3, 1, 10),
+        callback_timeout_ms=env_int(env, "CALLBACK_TIMEOUT_MS", 5000, 100, 60000, config_error),
+        callback_max_attempts=env_int(env, "CALLBACK_MAX_ATTEMPTS", 3, 1, 10, config_error),
         mns_endpoint=mns_endpoint,
         sqs_region=region,
     )

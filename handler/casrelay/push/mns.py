@@ -25,10 +25,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
+from ..cas.credentials import Credentials
 from ..log import emit
 from .base import Sink, check_message_id, encode_message
 from .callback import BACKOFF_S
@@ -58,14 +58,8 @@ class CredentialsLike(Protocol):
 CredentialsProvider = Callable[[], "CredentialsLike | None"]
 
 
-@dataclass(frozen=True)
-class StaticCredentials:
-    access_key_id: str
-    access_key_secret: str
-    security_token: str | None = None
-
-    def __repr__(self) -> str:  # never print a secret, even by accident
-        return f"StaticCredentials(access_key_id={self.access_key_id[:4]}***, sts={self.security_token is not None})"
+#: Fixed credentials for an MNS sink: the same value type the CAS call uses.
+StaticCredentials = Credentials
 
 
 def env_credentials(env: Mapping[str, str] | None = None) -> CredentialsProvider:

@@ -22,13 +22,13 @@ message SQS can never accept is permanent.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ..config import is_loopback_host
 from .base import Sink, check_message_id, encode_message
 from .exceptions import SinkError, misconfigured, rejected, unavailable
 
@@ -44,15 +44,6 @@ THROTTLE_CODES = frozenset({"Throttling", "ThrottlingException", "RequestThrottl
 CONTENT_CODES = frozenset({"InvalidMessageContents", "MessageTooLong", "InvalidParameterValue",
                            "InvalidParameterValueException", "InvalidAttributeValue", "InvalidAttributeName",
                            "MissingParameter", "InvalidParameterCombination"})
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class SqsSink(Sink):
@@ -111,7 +102,7 @@ class SqsSink(Sink):
         host = (parts.hostname or "").lower()
         if not host:
             raise ValueError("has no host")
-        if inner == "http" and not _loopback(host):
+        if inner == "http" and not is_loopback_host(host):
             raise ValueError("sqs+http:// is allowed only for a loopback emulator; use sqs+https://")
         segments = parts.path.strip("/").split("/")
         if len(segments) != 2 or not ACCOUNT.fullmatch(segments[0]):
@@ -193,5 +184,5 @@ def _check_endpoint(endpoint_url: str) -> None:
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or not host:
         raise ValueError("endpoint_url must be an http(s):// URL")
-    if parts.scheme == "http" and not _loopback(host):
+    if parts.scheme == "http" and not is_loopback_host(host):
         raise ValueError("endpoint_url may use http only for a loopback emulator")

@@ -8,7 +8,6 @@ than ignored: a misspelt ``ValidateTyp`` silently dropped would order the wrong 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Mapping
 
 from ..config import Settings
@@ -38,6 +37,8 @@ MAX_IDEMPOTENCY_KEY = 255
 
 
 def _suggest(name: str) -> str:
+    import difflib  # only a misspelt parameter needs it
+
     close = difflib.get_close_matches(name, ORDER_PARAMETERS, n=1, cutoff=0.6)
     if not close:
         lowered = {p.lower(): p for p in ORDER_PARAMETERS}

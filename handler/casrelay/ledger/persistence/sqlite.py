@@ -49,6 +49,9 @@ class SqliteStore(LedgerStore):
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL survives a process crash; only an OS crash can lose the last commits, and in
+            # FC that also wipes /tmp, where this ledger lives. FULL would flush the disk on every commit.
+            conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
         return conn
