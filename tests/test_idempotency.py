@@ -161,3 +161,15 @@ def test_retention_must_be_a_sane_number_of_seconds(embedded, monkeypatch, value
     index.reset_for_tests()
     res = HttpClient(embedded).request(ORDER)
     assert res["statusCode"] == 503 and "IDEMPOTENCY_RETENTION_SECONDS" in res["body"]
+
+
+@pytest.mark.parametrize("value", ["x" * 256, "bad\x01key"])
+def test_an_invalid_idempotency_key_header_is_refused_naming_the_header(client, value):
+    res = client.request(ORDER, headers={"Idempotency-Key": value})
+    assert res["statusCode"] == 400
+    assert json.loads(res["body"])["Errors"][0]["Field"] == "Idempotency-Key"
+
+
+def test_health_allows_get_and_head(client):
+    res = client.request(b"", method="POST", path="/health", signed=False)
+    assert res["statusCode"] == 405 and res["headers"]["Allow"] == "GET, HEAD"

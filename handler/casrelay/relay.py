@@ -38,6 +38,7 @@ from .records import OrderRecord
 from .response import error_document, http_error, http_response, wants_xml
 from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, classify
 from .triggers.http import HttpRequest, params_from_http
+from .validation.base import check_idempotency_header
 
 ORDER_PATHS = ("/", "")
 DRY_RUN_ROOT = "CreateCertificateForPackageRequestDryRun"
@@ -123,7 +124,7 @@ class Relay:
     def _route(self, req: HttpRequest) -> dict[str, Any] | None:
         if req.path == HEALTH_PATH:
             if req.method not in ("GET", "HEAD"):
-                raise method_not_allowed(req.method, "GET")
+                raise method_not_allowed(req.method, "GET, HEAD")
             return http_response(200, {"Status": "ok"}, xml=False)
         if req.path not in ORDER_PATHS:
             raise route_not_found(req.path)
@@ -151,7 +152,7 @@ class Relay:
             message_id = self._authenticate(req)
             params = params_from_http(req)
             xml = wants_xml(params, req.header("accept"))
-            key = req.header("idempotency-key").strip() or None
+            key = check_idempotency_header(req.header("idempotency-key"))
             record = OrderRecord(params=params, trigger="http", message_id=message_id, idempotency_key=key)
             if self.placement.is_dry_run(record):
                 return http_response(200, self.placement.dry_run(record, context), xml, root=DRY_RUN_ROOT)

@@ -10,6 +10,7 @@ string keeps every digit. ``Domains`` names what the certificate will bind (the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -17,6 +18,9 @@ from xml.etree import ElementTree as ET
 from .errors import RelayError
 
 ROOT = "CreateCertificateForPackageRequestResponse"
+#: What XML 1.0 cannot carry (C0 controls but tab and line ends, lone surrogates, U+FFFE/U+FFFF). Errors
+#: echo the caller's parameter names, so any of these can reach a body; each becomes U+FFFD.
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def wants_xml(params: Mapping[str, Any], accept: str) -> bool:
@@ -61,8 +65,10 @@ def _xml_append(parent: ET.Element, name: str, value: Any) -> None:
         holder = ET.SubElement(parent, name)
         for k, v in value.items():
             _xml_append(holder, k, v)
+    elif isinstance(value, bool):  # xs:boolean, as the JSON form spells it; str() would give "True"
+        ET.SubElement(parent, name).text = "true" if value else "false"
     else:
-        ET.SubElement(parent, name).text = "" if value is None else str(value)
+        ET.SubElement(parent, name).text = "" if value is None else _NOT_XML_CHAR.sub("\ufffd", str(value))
 
 
 def to_xml(root: str, doc: Mapping[str, Any]) -> str:

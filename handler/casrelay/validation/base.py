@@ -46,6 +46,20 @@ def _suggest(name: str) -> str:
     return f"; did you mean {close[0]}?" if close else ""
 
 
+def _bad_key(value: str) -> bool:
+    return not value.strip() or len(value) > MAX_IDEMPOTENCY_KEY or not value.isprintable()
+
+
+def check_idempotency_header(value: str) -> str | None:
+    """The ``Idempotency-Key`` header follows the ``IdempotencyKey`` field's rule; absent or blank means none."""
+    if not value.strip():
+        return None
+    if _bad_key(value):
+        raise invalid_order([FieldError("Idempotency-Key", "InvalidIdempotencyKey",
+                                        f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters")])
+    return value.strip()
+
+
 def validate_order(params: Mapping[str, object], settings: Settings) -> Order:
     errors: list[FieldError] = []
 
@@ -63,7 +77,7 @@ def validate_order(params: Mapping[str, object], settings: Settings) -> Order:
             errors.append(FieldError(name, "UnknownParameter", f"is not a parameter of {ACTION}{_suggest(name)}"))
 
     key = text("IdempotencyKey")
-    if key is not None and (not key.strip() or len(key) > MAX_IDEMPOTENCY_KEY or not key.isprintable()):
+    if key is not None and _bad_key(key):
         errors.append(FieldError("IdempotencyKey", "InvalidIdempotencyKey",
                                  f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
 
