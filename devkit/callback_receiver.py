@@ -23,10 +23,11 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from devkit.loopback import LoopbackHandler, LoopbackHTTPServer, LoopbackServer
 
 
 @dataclass(frozen=True)
@@ -54,22 +55,14 @@ class _Fault:
     headers: dict[str, str]
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], receiver: CallbackReceiver) -> None:
-        self.receiver = receiver
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
+    # No connection tracking: HTTP/1.0 closes every connection after its one request.
     server_version = "CallbackReceiver/1.0"
-    sys_version = ""
     timeout = 10
 
     @property
     def receiver(self) -> CallbackReceiver:
-        return cast(_Server, self.server).receiver
+        return cast(CallbackReceiver, self.loopback)
 
     def setup(self) -> None:
         # TLS handshakes run here, in the request thread, so a refused handshake (the test that proves
@@ -108,73 +101,41 @@ class _Handler(BaseHTTPRequestHandler):
         if data:
             self.wfile.write(data)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.receiver.verbose:
-            sys.stderr.write(f"callback-receiver {self.address_string()} {format % args}\n")
 
-
-class CallbackReceiver:
+class CallbackReceiver(LoopbackServer):
     """Start it, give ``url`` to a callback sink, then inspect ``attempts()`` / ``deliveries()``."""
+
+    name = "callback-receiver"
+    handler_class = _Handler
+    not_running_message = "the receiver is not running"
 
     def __init__(self, secrets: str | Iterable[str], *, host: str = "127.0.0.1", port: int = 0,
                  ssl_context: ssl.SSLContext | None = None, success_status: int = 204,
                  verbose: bool = False) -> None:
+        super().__init__(host=host, port=port, verbose=verbose)
         secret_list = [secrets] if isinstance(secrets, str) else list(secrets)
         self._hooks = [Webhook(s) for s in secret_list]
-        self._host = host
-        self._requested_port = port
         self._ssl_context = ssl_context
         self.success_status = success_status
-        self.verbose = verbose
         self._lock = threading.Lock()
         self._attempts: list[Attempt] = []
         self._faults: deque[_Fault] = deque()
         self._latency_s = 0.0
         self._tls_failures = 0
         self._sni: list[str | None] = []
-        self._stopping = threading.Event()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         if ssl_context is not None:
             ssl_context.sni_callback = self._record_sni
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self) -> CallbackReceiver:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        server = _Server((self._host, self._requested_port), self)
+    def _make_server(self) -> LoopbackHTTPServer:
+        """Wrap the listening socket in TLS when asked; the handshake is deferred to the request thread
+        (see ``_Handler.setup``) so a refused handshake cannot stall or crash the accept loop."""
+        server = super()._make_server()
         if self._ssl_context is not None:
             server.socket = self._ssl_context.wrap_socket(server.socket, server_side=True,
                                                           do_handshake_on_connect=False)
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name=f"callback-receiver-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> CallbackReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the receiver is not running")
-        return int(self._server.server_address[1])
+        return server
 
     def url(self, path: str = "/hooks/cas", host: str | None = None) -> str:
         """The callback URL; ``host`` replaces the address (e.g. a name an injected resolver knows)."""

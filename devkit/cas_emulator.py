@@ -16,13 +16,11 @@ constants and docstrings below.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import datetime as dt
 import json
 import re
 import secrets
-import socket
 import sys
 import threading
 import time
@@ -30,8 +28,6 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, TypeVar, cast
 
 from cryptography import x509
@@ -40,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from devkit import acs3
+from devkit.loopback import LoopbackServer, TrackingHandler
 
 API_VERSION = "2020-04-07"
 HOST_ID = "cas.aliyuncs.com"
@@ -371,37 +368,15 @@ class _RateLimiter:
             self._windows.clear()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], emulator: CasEmulator) -> None:
-        self.emulator = emulator
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackingHandler):
     protocol_version = "HTTP/1.1"  # the SDK pools keep-alive connections; so do we
     server_version = "CasEmulator/1.0"
-    sys_version = ""
     timeout = 60  # drop idle keep-alive connections eventually
+    tcp_nodelay = True  # "11 calls in one second" must not depend on Nagle's algorithm
 
     @property
     def emulator(self) -> CasEmulator:
-        return cast(_Server, self.server).emulator
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out as separate writes; without this, Nagle plus the client's
-        # delayed ACK adds ~40 ms to every call and makes "11 calls in one second" flaky.
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.emulator._track_connection(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.emulator._track_connection(self.connection, add=False)
+        return cast(CasEmulator, self.loopback)
 
     def _dispatch(self) -> None:
         self.emulator._serve(self)
@@ -413,19 +388,19 @@ class _Handler(BaseHTTPRequestHandler):
     do_PATCH = _dispatch
     do_HEAD = _dispatch
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.emulator.verbose:
-            sys.stderr.write(f"cas-emulator {self.address_string()} {format % args}\n")
-
 
 # --------------------------------------------------------------------------- the emulator
 
 
-class CasEmulator:
+class CasEmulator(LoopbackServer):
     """In-process CAS endpoint; start it, hand ``endpoint`` to the SDK, inspect state afterwards.
 
     All public methods are thread-safe and may be called while requests are in flight.
     """
+
+    name = "cas-emulator"
+    handler_class = _Handler
+    not_running_message = "CasEmulator is not running; call start() first"
 
     def __init__(
         self,
@@ -450,10 +425,8 @@ class CasEmulator:
         which turns them into the SDK's ThrottlingException. ``clock`` is the wall
         clock used for x-acs-date checks and timestamps (flow control uses a monotonic clock).
         """
-        self._host = host
-        self._requested_port = port
+        super().__init__(host=host, port=port, verbose=verbose)
         self._clock = clock
-        self.verbose = verbose
         self._throttle_retry_after_ms = throttle_retry_after_ms
         self._initial_status = initial_order_status
 
@@ -483,12 +456,6 @@ class CasEmulator:
         self._throttled: list[RequestRecord] = []
         self._counts: Counter[tuple[str, str]] = Counter()
 
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
-        self._conn_lock = threading.Lock()
-
         self._handlers: dict[str, Callable[[dict[str, str], _Call], dict[str, Any]]] = {
             ACTION_CREATE: self._create_order,
             ACTION_PACKAGE_STATE: self._describe_package_state,
@@ -497,47 +464,7 @@ class CasEmulator:
             ACTION_CANCEL: self._cancel_order,
         }
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> CasEmulator:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((self._host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name=f"cas-emulator-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut open connections so pooled SDK sockets and delayed replies end now."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with self._conn_lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> CasEmulator:
-        return self.start()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("CasEmulator is not running; call start() first")
-        return int(self._server.server_address[1])
+    # ------------------------------------------------------------------ lifecycle (start/stop/port: LoopbackServer)
 
     @property
     def endpoint(self) -> str:
@@ -678,13 +605,6 @@ class CasEmulator:
             self._counts.clear()
 
     # ------------------------------------------------------------------ request pipeline
-
-    def _track_connection(self, conn: socket.socket, *, add: bool) -> None:
-        with self._conn_lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
     def _take_count(self, table: dict[str, int], action: str) -> bool:
         for key in (action, _ANY_ACTION):

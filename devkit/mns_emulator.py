@@ -37,8 +37,7 @@ import xml.etree.ElementTree as ET
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import cast
 from urllib.parse import urlsplit
 from xml.sax.saxutils import escape
 
@@ -49,6 +48,7 @@ from devkit.cas_emulator import (
     DEMO_STS_ACCESS_KEY_ID,
     DEMO_STS_ACCESS_KEY_SECRET,
 )
+from devkit.loopback import LoopbackServer, TrackingHandler
 
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 HOST_ID = "mns.emulator.local"
@@ -100,35 +100,15 @@ class _Queue:
     pending: deque[StoredMessage] = field(default_factory=deque)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], emulator: MnsEmulator) -> None:
-        self.emulator = emulator
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(TrackingHandler):
     protocol_version = "HTTP/1.1"  # the SDK keeps its connection alive
     server_version = "MnsEmulator/1.0"
-    sys_version = ""
     timeout = 30
+    tcp_nodelay = True
 
     @property
     def emulator(self) -> MnsEmulator:
-        return cast(_Server, self.server).emulator
-
-    def setup(self) -> None:
-        super().setup()
-        with contextlib.suppress(OSError):
-            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.emulator._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.emulator._track(self.connection, add=False)
+        return cast(MnsEmulator, self.loopback)
 
     def handle(self) -> None:
         with contextlib.suppress(ConnectionError, TimeoutError):
@@ -142,13 +122,13 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = _dispatch
     do_DELETE = _dispatch
 
-    def log_message(self, format: str, *args: Any) -> None:
-        if self.emulator.verbose:
-            sys.stderr.write(f"mns-emulator {self.address_string()} {format % args}\n")
 
-
-class MnsEmulator:
+class MnsEmulator(LoopbackServer):
     """In-process MNS endpoint; ``endpoint`` goes to ``mns.account.Account`` or ``mns://Q?endpoint=``."""
+
+    name = "mns-emulator"
+    handler_class = _Handler
+    not_running_message = "the emulator is not running"
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, queues: Iterable[str] = DEFAULT_QUEUES,
                  access_keys: Mapping[str, str] | None = None,
@@ -156,10 +136,8 @@ class MnsEmulator:
                  clock: Callable[[], float] = time.time, verbose: bool = False) -> None:
         """``access_keys`` maps id -> secret, ``sts_keys`` id -> (secret, security token); both default
         to the CAS emulator's demo keys, so one set of demo credentials works for both emulators."""
-        self._host = host
-        self._requested_port = port
+        super().__init__(host=host, port=port, verbose=verbose)
         self._clock = clock
-        self.verbose = verbose
         self._keys = {DEMO_ACCESS_KEY_ID: DEMO_ACCESS_KEY_SECRET} if access_keys is None else dict(access_keys)
         self._sts = ({DEMO_STS_ACCESS_KEY_ID: (DEMO_STS_ACCESS_KEY_SECRET, DEMO_SECURITY_TOKEN)}
                      if sts_keys is None else dict(sts_keys))
@@ -169,50 +147,8 @@ class MnsEmulator:
         self._drops = 0
         self._latency_s = 0.0
         self._records: list[RequestRecord] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._connections: set[socket.socket] = set()
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> MnsEmulator:
-        if self._server is not None:
-            return self
-        self._stopping.clear()
-        self._server = _Server((self._host, self._requested_port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name=f"mns-emulator-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut kept-alive SDK connections so their handler threads end now."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        self._stopping.set()
-        server.shutdown()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> MnsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the emulator is not running")
-        return int(self._server.server_address[1])
+    # ------------------------------------------------------------------ lifecycle (start/stop/port: LoopbackServer)
 
     @property
     def endpoint(self) -> str:
@@ -260,13 +196,6 @@ class MnsEmulator:
             self._latency_s = seconds
 
     # ------------------------------------------------------------------ serving
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            if add:
-                self._connections.add(conn)
-            else:
-                self._connections.discard(conn)
 
     def _serve(self, handler: _Handler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
