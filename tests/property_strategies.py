@@ -14,6 +14,7 @@ local search, ``CASRELAY_PROPERTY_SCALE=20`` multiplies every example count and
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import os
@@ -30,15 +31,12 @@ _SCALE = float(os.environ.get("CASRELAY_PROPERTY_SCALE", "1") or 1)
 _RANDOM = os.environ.get("CASRELAY_PROPERTY_RANDOM", "") not in ("", "0")
 
 
-def bounded(max_examples: int, *, fixtures: bool = False) -> settings:
+def bounded(max_examples: int) -> settings:
     """The settings of one property: a fixed number of reproducible examples and no per-example deadline
-    (the first CSR or emulator call of a run is slow). ``fixtures=True`` allows a module-scoped fixture's
-    value to be shared by every example."""
-    checks = [HealthCheck.too_slow, HealthCheck.data_too_large]
-    if fixtures:
-        checks.append(HealthCheck.function_scoped_fixture)
+    (the first CSR or emulator call of a run is slow). Properties that need the emulator take it from a
+    module-scoped fixture, so no function-scoped fixture is shared between examples."""
     return settings(max_examples=max(1, int(max_examples * _SCALE)), deadline=None, derandomize=not _RANDOM,
-                    suppress_health_check=checks, database=None)
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], database=None)
 
 
 def load_events() -> dict[str, Any]:
@@ -62,10 +60,8 @@ def _walk(value: Any) -> Iterator[Any]:
         for v in value:
             yield from _walk(v)
     elif isinstance(value, str) and value[:1] in ("{", "["):
-        try:
+        with contextlib.suppress(ValueError):
             yield from _walk(json.loads(value))
-        except ValueError:
-            pass
 
 
 def _strings_in_events() -> list[str]:
@@ -91,6 +87,10 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=5) | st.dictionaries(keys, children, max_size=6),
     max_leaves=20,
 )
+
+#: Characters that break naive handling: lone surrogates (JSON can carry them), NUL and other controls,
+#: non-characters, a bidi override, an astral character, a combining mark.
+ODD_CHARACTERS = ("\ud800", "\udfff", "\x00", "\x1b", "\x7f", "\ufffe", "\uffff", "\u202e", "\U0001f600", "e\u0301")
 
 Path_ = tuple[Any, ...]
 
@@ -148,19 +148,19 @@ def _corrupt_base64(draw: st.DrawFn, text: str) -> str:
 def _mutations_for(node: Any) -> list[str]:
     names = ["replace", "wrap-list", "as-json-text", "as-base64", "as-null"]
     if isinstance(node, dict):
-        names += ["drop-key", "drop-key", "add-key", "empty"]
+        names += ["drop-key", "drop-key", "add-key", "rename-key", "empty"]
     if isinstance(node, list):
         names += ["unwrap", "duplicate", "drop-element", "empty", "reverse"]
     if isinstance(node, str):
-        names += ["truncate", "truncate", "parse-json", "corrupt-base64", "append", "as-number"]
+        names += ["truncate", "truncate", "parse-json", "corrupt-base64", "append", "as-number", "odd-char"]
     return names
 
 
 @st.composite
-def _mutate_node(draw: st.DrawFn, node: Any) -> Any:
+def _mutate_node(draw: st.DrawFn, node: Any, values: st.SearchStrategy[Any]) -> Any:
     how = draw(st.sampled_from(_mutations_for(node)))
     if how == "replace":
-        return draw(json_values)
+        return draw(values)
     if how == "wrap-list":
         return [node]
     if how == "as-json-text":
@@ -174,7 +174,15 @@ def _mutate_node(draw: st.DrawFn, node: Any) -> Any:
             del node[draw(st.sampled_from(sorted(node, key=str)))]
         return node
     if how == "add-key":
-        node[draw(keys)] = draw(json_values)
+        node[draw(keys)] = draw(values)
+        return node
+    if how == "rename-key":
+        if node:
+            old = draw(st.sampled_from(sorted(node, key=str)))
+            at = draw(st.integers(0, len(old)))
+            new = draw(st.sampled_from([old.lower(), old.upper(), old[:at], old[:at] + old[at + 1:],
+                                        old[:at] + draw(st.sampled_from(ODD_CHARACTERS)) + old[at:]]))
+            node[new] = node.pop(old)
         return node
     if how == "empty":
         return type(node)()
@@ -202,18 +210,49 @@ def _mutate_node(draw: st.DrawFn, node: Any) -> Any:
         return draw(_corrupt_base64(node))
     if how == "append":
         return node + draw(strings)
+    if how == "odd-char":
+        at = draw(st.integers(0, len(node)))
+        return node[:at] + draw(st.sampled_from(ODD_CHARACTERS)) + node[at:]
     assert how == "as-number"
     return draw(st.integers() | st.floats())
 
 
 @st.composite
-def mutated(draw: st.DrawFn, value: Any, max_steps: int = 4) -> Any:
-    """``value`` with 1 to ``max_steps`` mutations at random places; ``value`` itself is left alone."""
+def mutated(draw: st.DrawFn, value: Any, max_steps: int = 4, values: st.SearchStrategy[Any] = json_values) -> Any:
+    """``value`` with 1 to ``max_steps`` mutations at random places; ``value`` itself is left alone.
+    ``values`` is what a replaced or added value is drawn from."""
     out = copy.deepcopy(value)
     for _ in range(draw(st.integers(1, max_steps))):
         path = draw(st.sampled_from(list(_paths(out))))
-        out = _put(out, path, draw(_mutate_node(_get(out, path))))
+        out = _put(out, path, draw(_mutate_node(_get(out, path), values)))
     return out
+
+
+def _embedded_objects(value: Any) -> list[Path_]:
+    """Paths of strings that hold a JSON object: an HTTP body, a queue message's order."""
+    found = []
+    for path in _paths(value):
+        node = _get(value, path)
+        if isinstance(node, str) and node[:1] == "{":
+            try:
+                if isinstance(json.loads(node), dict):
+                    found.append(path)
+            except ValueError:
+                pass
+    return found
+
+
+@st.composite
+def mutated_payload(draw: st.DrawFn, value: Any, values: st.SearchStrategy[Any] = json_values) -> Any:
+    """``value`` with the JSON object inside one of its strings (an HTTP body, a message body) mutated and
+    encoded again, so that the damage reaches the order behind the envelope; ``mutated`` when there is none."""
+    paths = _embedded_objects(value)
+    if not paths:
+        return draw(mutated(value, values=values))
+    out = copy.deepcopy(value)
+    path = draw(st.sampled_from(paths))
+    inner = draw(mutated(json.loads(_get(out, path)), max_steps=2, values=values))
+    return _put(out, path, json.dumps(inner, ensure_ascii=draw(st.booleans())))
 
 
 def encoded(value: Any, ensure_ascii: bool) -> bytes:
@@ -256,20 +295,30 @@ def with_deep_value(draw: st.DrawFn, value: Any) -> bytes:
     return json.dumps(out).replace(json.dumps(_DEEP), deep).encode()
 
 
-def event_bytes(samples: dict[str, Any] = EVENTS,
-                finish: Callable[[Any], st.SearchStrategy[Any]] | None = None) -> st.SearchStrategy[bytes]:
-    """Raw event bytes: arbitrary bytes, arbitrary JSON, and mutated ``samples`` (as JSON, or as JSON bytes
-    that were then damaged). ``finish`` may post-process a mutated sample (the handler test re-signs
-    HTTP events so that they get past authentication)."""
+def mutated_events(samples: dict[str, Any] = EVENTS,
+                   finish: Callable[[Any], st.SearchStrategy[Any]] | None = None) -> st.SearchStrategy[bytes]:
+    """A sample event with its envelope or its payload mutated, encoded as JSON bytes. ``finish`` may
+    post-process the mutated event (the handler test re-signs HTTP events so that they pass auth)."""
     sample = st.sampled_from(sorted(samples)).map(samples.__getitem__)
-    mutated_samples = sample.flatmap(mutated)
+    mutated_samples = sample.flatmap(mutated) | sample.flatmap(mutated_payload)
     if finish is not None:
         mutated_samples = mutated_samples.flatmap(finish)
-    as_json = st.builds(encoded, json_values | mutated_samples | mutated_samples, st.booleans())
-    return st.one_of(
+    return st.builds(encoded, mutated_samples, st.booleans())
+
+
+def event_bytes(samples: dict[str, Any] = EVENTS, finish: Callable[[Any], st.SearchStrategy[Any]] | None = None,
+                mutated_share: int = 2) -> st.SearchStrategy[bytes]:
+    """Raw event bytes: arbitrary bytes, arbitrary JSON, JSON nested too deep, and mutated ``samples`` (see
+    ``mutated_events``), whole or with their bytes damaged; ``mutated_share`` weighs the mutated samples
+    against each of the other kinds."""
+    sample = st.sampled_from(sorted(samples)).map(samples.__getitem__)
+    mutated_bytes = mutated_events(samples, finish)
+    kinds = [
         st.binary(max_size=64),
-        as_json,
-        as_json.flatmap(damaged_bytes),
+        st.builds(encoded, json_values, st.booleans()),
+        mutated_bytes.flatmap(damaged_bytes),
         sample.flatmap(with_deep_value),
         st.builds(lambda d, k: nested_json(d, k).encode(), st.integers(990, 5000), st.sampled_from(["list", "object"])),
-    )
+        *[mutated_bytes] * mutated_share,
+    ]
+    return st.sampled_from(kinds).flatmap(lambda kind: kind)

@@ -50,7 +50,7 @@ def test_runtime_code_and_handlers_exist():
     assert init_func in _functions(code / f"{init_module}.py")
     assert 1 <= PROPS["instanceLifecycleConfig"]["initializer"]["timeout"] <= PROPS["timeout"]
     assert (code / "requirements.txt").exists()
-    assert 128 <= PROPS["memorySize"] and 1 <= PROPS["timeout"] <= 86400
+    assert PROPS["memorySize"] >= 128 and 1 <= PROPS["timeout"] <= 86400
     assert 1 <= PROPS["instanceConcurrency"] <= 200
 
 
@@ -67,7 +67,7 @@ def test_environment_variables_are_documented_and_not_reserved():
         assert not name.startswith("FC_")
         assert f"`{name}`" in README, f"{name} is not documented in README"
     assert env["WEBHOOK_AUTH"] == "standard"
-    assert "${env('WEBHOOK_SECRETS')}" == env["WEBHOOK_SECRETS"]  # secrets come from the deploying shell
+    assert env["WEBHOOK_SECRETS"] == "${env('WEBHOOK_SECRETS')}"  # secrets come from the deploying shell
 
 
 def test_http_trigger_is_valid():

@@ -7,11 +7,12 @@ a caller names, so a secret cannot slip in through a whole object being dumped.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from typing import Any
+
+from . import jsontext
 
 
 class _StdoutHandler(logging.StreamHandler):
@@ -54,7 +55,7 @@ def mask_phone(value: str | None) -> str | None:
 def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
     record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event}
     record.update({k: v for k, v in fields.items() if v is not None})
-    _logger.log(level, json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")))
+    _logger.log(level, jsontext.dumps(record, default=str))
 
 
 def metric(name: str, value: float, unit: str = "Count", **dimensions: Any) -> None:

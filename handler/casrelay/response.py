@@ -9,12 +9,12 @@ string keeps every digit. ``Domains`` names what the certificate will bind (the 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from . import jsontext
 from .errors import RelayError
 
 ROOT = "CreateCertificateForPackageRequestResponse"
@@ -86,7 +86,7 @@ def http_response(status: int, doc: Mapping[str, Any], xml: bool, root: str = RO
         body = to_xml(root if status < 400 else "Error", doc)
         content_type = "application/xml; charset=utf-8"
     else:
-        body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+        body = jsontext.dumps(doc)
         content_type = "application/json; charset=utf-8"
     out_headers = {"Content-Type": content_type, "Cache-Control": "no-store"}
     if headers:

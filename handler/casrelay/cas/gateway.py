@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import Settings
 from .. import log
+from ..config import Settings
 from ..errors import CasThrottled, RelayError, missing_credentials
 from ..order import Order
 from .credentials import Credentials

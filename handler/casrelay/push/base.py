@@ -8,12 +8,12 @@ consumer of the queue see byte-identical documents and can deduplicate on the sa
 
 from __future__ import annotations
 
-import json
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
+from .. import jsontext
 from .exceptions import invalid_message
 
 #: ``webhook-id`` must not contain '.' (Standard Webhooks signs "id.timestamp.body"), SQS caps a
@@ -49,9 +49,10 @@ _LINE_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": 
 
 
 def encode_message(sink: str, message: Mapping[str, Any]) -> str:
-    """Compact JSON text on one line, non-ASCII kept as UTF-8; refuses what JSON cannot carry (NaN, objects)."""
+    """Compact JSON text on one line, non-ASCII kept as UTF-8 (a lone surrogate, which UTF-8 cannot carry, is
+    escaped); refuses what JSON cannot carry (NaN, objects)."""
     try:
-        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        text = jsontext.dumps(message, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise invalid_message(sink, f"the message is not JSON-serialisable ({type(exc).__name__})") from None
     return text.translate(_LINE_BREAKS)

@@ -75,7 +75,7 @@ def inspect_csr(value: str, field: str = "Csr") -> tuple[CsrInfo | None, list[Fi
         try:
             csr = x509.load_der_x509_csr(der)
             break
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):  # InvalidVersion: a version other than v1 (0)
             continue
     if csr is None:
         return bad("InvalidCsr.Format", "does not decode as a DER certificate request")
