@@ -173,3 +173,47 @@ def test_an_invalid_idempotency_key_header_is_refused_naming_the_header(client, 
 def test_health_allows_get_and_head(client):
     res = client.request(b"", method="POST", path="/health", signed=False)
     assert res["statusCode"] == 405 and res["headers"]["Allow"] == "GET, HEAD"
+
+
+def test_a_ledger_failure_after_cas_answered_still_delivers_the_order_and_never_orders_twice(
+        client, embedded, monkeypatch):
+    from dataclasses import replace
+
+    from casrelay.ledger.exceptions import StoreUnavailable
+
+    relay = index._setup()
+    real_ordered = relay.ledger.ordered
+
+    def broken(*args, **kwargs):
+        raise StoreUnavailable("redis went away")
+
+    monkeypatch.setattr(relay.ledger, "ordered", broken)
+    res = client.request(ORDER)
+    assert res["statusCode"] == 200
+    order_id = json.loads(res["body"])["OrderId"]
+    assert [m["Order"]["OrderId"] for m in embedded.pushed()] == [order_id]  # the OrderId was not lost
+
+    # The store comes back. The claim (marked as attempted) lapses with the function's timeout ...
+    monkeypatch.setattr(relay.ledger, "ordered", real_ordered)
+    [record] = relay.ledger.store.scan()
+    lapsed = replace(record, version=record.version + 1, claim_expires_at=0.0)
+    assert relay.ledger.store.replace(lapsed, record.version)
+    # ... and the next arrival reconciles to the very order CAS placed, instead of ordering again.
+    again = client.request(ORDER)
+    assert again["statusCode"] == 200
+    assert json.loads(again["body"])["OrderId"] == order_id
+    assert len(embedded.emulator.orders()) == 1
+
+
+def test_the_ledger_being_down_before_the_call_orders_nothing(client, embedded, monkeypatch):
+    from casrelay.ledger.exceptions import StoreUnavailable
+
+    relay = index._setup()
+
+    def down(*args, **kwargs):
+        raise StoreUnavailable("redis went away")
+
+    monkeypatch.setattr(relay.ledger.store, "get", down)
+    res = client.request(ORDER)
+    assert res["statusCode"] == 503 and _code(res) == "LedgerUnavailable"
+    assert embedded.emulator.orders() == []

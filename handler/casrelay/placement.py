@@ -30,8 +30,8 @@ from .errors import (
     CasOutcomeUnknown,
     CasThrottled,
     CasUnavailable,
-    InvalidOrder,
     RelayError,
+    cas_outcome_unknown,
     idempotency_conflict,
     ledger_unavailable,
     no_package_left,
@@ -193,19 +193,22 @@ class Placement:
         flag = record.params.get("DryRun")
         return self.settings.dry_run or flag is True or str(flag).lower() == "true"
 
+    @staticmethod
+    def _key(record: OrderRecord, order: Order) -> str:
+        raw = record.idempotency_key or record.params.get("IdempotencyKey")
+        return explicit_key(str(raw)) if raw else derived_key(order)
+
     def dry_run(self, record: OrderRecord, context: Any) -> dict[str, Any]:
         """Validate and sign, touch neither the ledger nor CAS, and say what would have been sent."""
         order = validate_order(record.params, self.settings)
-        raw_key = record.idempotency_key or record.params.get("IdempotencyKey")
-        key = explicit_key(str(raw_key)) if raw_key else derived_key(order)
+        key = self._key(record, order)
         preview = self.gateway.preview(order, resolve_credentials(context), self._tags(order, key))
         preview["IdempotencyKey"] = key
         return preview
 
     def place(self, record: OrderRecord, context: Any) -> Delivered:
         order = validate_order(record.params, self.settings)
-        raw_key = record.idempotency_key or record.params.get("IdempotencyKey")
-        key = explicit_key(str(raw_key)) if raw_key else derived_key(order)
+        key = self._key(record, order)
         try:
             return self._place(record, context, order, key)
         except RelayError as err:
@@ -244,44 +247,54 @@ class Placement:
                                                                                   "Message": current.note or ""})
         raise outcome_pending(current.key)
 
-    def _order(self, order: Order, current: LedgerRecord, creds: Credentials | None, key: str) -> Delivered:
+    def _release(self, record: LedgerRecord) -> None:
+        """Give the key back after CAS certainly did not act. If even that fails, the claim lapses on its
+        own; because the call may have been attempted, the key then goes through reconciliation."""
         try:
-            if self.config.precheck_quota:
-                state = self.gateway.package_state(order.product_code, creds)
-                if state.remaining <= 0:
-                    err = no_package_left(order.product_code)
-                    current = self.ledger.failed(current, _error_doc(err))
-                    self._push_tracked(downstream.FAILED, current, _error_doc(err))
-                    raise err
-            current = self.ledger.attempting(current)
-        except RelayError as err:
-            if not isinstance(err, CasThrottled | CasUnavailable | CasFailed) and current.state != CLAIMED:
-                raise
-            if current.state == CLAIMED:
-                self.ledger.release(current)
-            raise
+            self.ledger.release(record)
         except LedgerError as exc:
-            self.ledger.release(current)
+            log.emit("ledger.release_failed", logging.WARNING, key=record.key, reason=type(exc).__name__)
+
+    def _settle(self, write: Callable[[], LedgerRecord], fallback: LedgerRecord) -> LedgerRecord:
+        """A ledger write after CAS answered; if the store fails, the caller still gets CAS's answer."""
+        try:
+            return write()
+        except LedgerError as exc:
+            log.emit("ledger.write_failed", logging.ERROR, key=fallback.key, reason=type(exc).__name__)
+            return fallback
+
+    def _order(self, order: Order, current: LedgerRecord, creds: Credentials | None, key: str) -> Delivered:
+        if self.config.precheck_quota:
+            try:
+                remaining = self.gateway.package_state(order.product_code, creds).remaining
+            except RelayError:
+                self._release(current)  # a read-only call failed: nothing was ordered
+                raise
+            if remaining <= 0:
+                err = no_package_left(order.product_code)
+                current = self._settle(lambda: self.ledger.failed(current, _error_doc(err)), current)
+                self._push_tracked(downstream.FAILED, current, _error_doc(err))
+                raise err
+        try:
+            current = self.ledger.attempting(current)
+        except LedgerError as exc:
+            self._release(current)
             raise ledger_unavailable(type(exc).__name__) from None
 
         try:
             placed = self._call(order, creds, key)
         except (CasThrottled, CasUnavailable, CasFailed):
-            self.ledger.release(current)  # CAS certainly did not act: a later arrival may order
+            self._release(current)  # CAS certainly did not act: a later arrival may order
             raise
-        except InvalidOrder:
-            raise
+        except CasOutcomeUnknown as err:
+            return self._unknown(current, creds, err)
         except RelayError as err:
-            if isinstance(err, CasOutcomeUnknown):
-                return self._unknown(current, creds, err)
             # CAS looked at the order and refused it: permanent, and answered the same way next time.
-            current = self.ledger.failed(current, _error_doc(err))
+            current = self._settle(lambda: self.ledger.failed(current, _error_doc(err)), current)
             self._push_tracked(downstream.FAILED, current, _error_doc(err))
             raise
         except Exception as exc:  # a bug after the call left: the order may exist, so never retry blindly
             log.emit("internal.error", logging.ERROR, key=key, where=type(exc).__name__)
-            from .errors import cas_outcome_unknown
-
             return self._unknown(current, creds, cas_outcome_unknown("casrelay failed while placing the order"))
 
         try:
@@ -298,7 +311,12 @@ class Placement:
         return self.deliver(current, duplicate=False)
 
     def _unknown(self, current: LedgerRecord, creds: Credentials | None, err: RelayError) -> Delivered:
-        current = self.ledger.unknown(current, _error_doc(err), note=err.message)
+        try:
+            current = self.ledger.unknown(current, _error_doc(err), note=err.message)
+        except LedgerError as exc:
+            # The claim (with its attempt mark) lapses into ``unknown`` by itself; reconcile it then.
+            log.emit("ledger.write_failed", logging.ERROR, key=current.key, reason=type(exc).__name__)
+            raise err from None
         result = self.reconciler.run(current, creds)
         if result.adopted:
             return self.deliver(result.record, duplicate=False)
