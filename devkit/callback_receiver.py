@@ -19,7 +19,6 @@ import json
 import ssl
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -260,17 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     receiver = CallbackReceiver(args.secret, port=args.port, verbose=True).start()
     print(f"callback receiver on {receiver.url()} (any path); Ctrl-C to stop", flush=True)
     seen = 0
-    try:
-        while True:
-            time.sleep(0.2)
-            attempts = receiver.attempts()
-            for a in attempts[seen:]:
-                print(f"{a.status} webhook-id={a.webhook_id} {a.body.decode('utf-8', 'replace')}", flush=True)
-            seen = len(attempts)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        receiver.stop()
+
+    def show_new_attempts() -> None:
+        nonlocal seen
+        attempts = receiver.attempts()
+        for a in attempts[seen:]:
+            print(f"{a.status} webhook-id={a.webhook_id} {a.body.decode('utf-8', 'replace')}", flush=True)
+        seen = len(attempts)
+
+    receiver.serve_until_interrupted(show_new_attempts, every=0.2)
     return 0
 
 

@@ -981,13 +981,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator.start()
     for line in _banner(emulator):
         print(line, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    emulator.serve_until_interrupted()
     return 0
 
 

@@ -13,6 +13,8 @@ import contextlib
 import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar, TypeVar, cast
@@ -129,6 +131,18 @@ class LoopbackServer:
         if self._thread is not None:
             self._thread.join(timeout=JOIN_TIMEOUT_S)
             self._thread = None
+
+    def serve_until_interrupted(self, tick: Callable[[], None] | None = None, every: float = 3600.0) -> None:
+        """For the command-line entry points: serve until Ctrl-C, calling ``tick`` every ``every`` seconds."""
+        try:
+            while True:
+                time.sleep(every)
+                if tick is not None:
+                    tick()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
 
     def __enter__(self: _LoopbackT) -> _LoopbackT:
         return self.start()

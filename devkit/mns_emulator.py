@@ -379,13 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     emulator = MnsEmulator(port=args.port, queues=args.queue or DEFAULT_QUEUES, verbose=True).start()
     print(f"MNS emulator on {emulator.endpoint}, queues: {', '.join(args.queue or DEFAULT_QUEUES)}")
     print(f"  demo AccessKey: id={DEMO_ACCESS_KEY_ID} secret={DEMO_ACCESS_KEY_SECRET}", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        emulator.stop()
+    emulator.serve_until_interrupted()
     return 0
 
 
