@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from devkit import acs3
-from devkit.loopback import LoopbackServer, TrackingHandler
+from devkit.loopback import DispatchingHandler, LoopbackServer
 
 API_VERSION = "2020-04-07"
 HOST_ID = "cas.aliyuncs.com"
@@ -368,7 +368,7 @@ class _RateLimiter:
             self._windows.clear()
 
 
-class _Handler(TrackingHandler):
+class _Handler(DispatchingHandler):
     protocol_version = "HTTP/1.1"  # the SDK pools keep-alive connections; so do we
     server_version = "CasEmulator/1.0"
     timeout = 60  # drop idle keep-alive connections eventually
@@ -378,15 +378,6 @@ class _Handler(TrackingHandler):
     def emulator(self) -> CasEmulator:
         return cast(CasEmulator, self.loopback)
 
-    def _dispatch(self) -> None:
-        self.emulator._serve(self)
-
-    do_GET = _dispatch
-    do_POST = _dispatch
-    do_PUT = _dispatch
-    do_DELETE = _dispatch
-    do_PATCH = _dispatch
-    do_HEAD = _dispatch
 
 
 # --------------------------------------------------------------------------- the emulator

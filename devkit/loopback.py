@@ -78,6 +78,16 @@ class TrackingHandler(LoopbackHandler):
             self.loopback._track(self.connection, add=False)
 
 
+class DispatchingHandler(TrackingHandler):
+    """Hands every request, whatever its method, to the double's ``_serve``: like the real services, the
+    doubles answer an unsupported method themselves, with their own error format."""
+
+    def _dispatch(self) -> None:
+        self.loopback._serve(self)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
+
+
 class LoopbackServer:
     """Start/stop/port/context-manager for a double; subclasses set ``name``, ``handler_class`` and
     ``not_running_message``, and may override ``_make_server`` (e.g. to wrap the socket in TLS)."""
@@ -114,6 +124,10 @@ class LoopbackServer:
                                         name=f"{self.name}-{self.port}", daemon=True)
         self._thread.start()
         return self
+
+    def _serve(self, handler: Any) -> None:
+        """Answer one request; doubles that use ``DispatchingHandler`` implement it."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         """Stop serving and cut open connections so pooled SDK sockets and delayed replies end now."""

@@ -48,7 +48,7 @@ from devkit.cas_emulator import (
     DEMO_STS_ACCESS_KEY_ID,
     DEMO_STS_ACCESS_KEY_SECRET,
 )
-from devkit.loopback import LoopbackServer, TrackingHandler
+from devkit.loopback import DispatchingHandler, LoopbackServer
 
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 HOST_ID = "mns.emulator.local"
@@ -100,7 +100,7 @@ class _Queue:
     pending: deque[StoredMessage] = field(default_factory=deque)
 
 
-class _Handler(TrackingHandler):
+class _Handler(DispatchingHandler):
     protocol_version = "HTTP/1.1"  # the SDK keeps its connection alive
     server_version = "MnsEmulator/1.0"
     timeout = 30
@@ -114,13 +114,6 @@ class _Handler(TrackingHandler):
         with contextlib.suppress(ConnectionError, TimeoutError):
             super().handle()
 
-    def _dispatch(self) -> None:
-        self.emulator._serve(self)
-
-    do_GET = _dispatch
-    do_POST = _dispatch
-    do_PUT = _dispatch
-    do_DELETE = _dispatch
 
 
 class MnsEmulator(LoopbackServer):

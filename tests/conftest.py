@@ -108,3 +108,21 @@ def redis_url(redis_server: str) -> str:
 
     redis.Redis.from_url(redis_server).flushdb()
     return redis_server
+
+
+@pytest.fixture()
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection that is not to loopback: the push tests must never reach a real host."""
+    from tests.sink_fixtures import forbid_non_loopback
+
+    forbid_non_loopback(monkeypatch)
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Any]:
+    """A Standard Webhooks callback receiver on loopback, verifying with the sink tests' secret."""
+    from devkit.callback_receiver import CallbackReceiver
+    from tests.sink_fixtures import CALLBACK_SECRET
+
+    with CallbackReceiver(CALLBACK_SECRET) as r:
+        yield r

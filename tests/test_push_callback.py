@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
@@ -31,7 +30,6 @@ from tests.sink_fixtures import (
     FakeResolver,
     Sleeps,
     TickingClock,
-    forbid_non_loopback,
     make_tls,
 )
 
@@ -40,15 +38,8 @@ ORDER = {"OrderId": 98987582437920968, "OrderIdString": "98987582437920968", "Do
 MSG_ID = "order_98987582437920968_created"
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_non_loopback(monkeypatch)
-
-
-@pytest.fixture()
-def receiver() -> Iterator[CallbackReceiver]:
-    with CallbackReceiver(CALLBACK_SECRET) as r:
-        yield r
+# Every test here may only connect to loopback (the loopback_only fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 @pytest.fixture()

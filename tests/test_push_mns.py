@@ -36,7 +36,7 @@ from devkit.mns_emulator import (
     DEMO_STS_ACCESS_KEY_SECRET,
     MnsEmulator,
 )
-from tests.sink_fixtures import Sleeps, forbid_non_loopback
+from tests.sink_fixtures import Sleeps
 
 ORDER = {"Version": 1, "Id": "msg_0123", "Order": {"OrderId": 98987582437920968, "Domains": ["证书.example.com"]},
          "Note": "<&> \"quoted\""}
@@ -44,9 +44,8 @@ MSG_ID = "msg_0123"
 DEMO = StaticCredentials(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET)
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_non_loopback(monkeypatch)
+# Every test here may only connect to loopback (the loopback_only fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 @pytest.fixture()

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from casrelay.push import CallbackSink, SinkConfigError, SinkUnavailable, UnsafeDestination, build_sinks
 from casrelay.push.ssrf import address_problem, check_url, literal_address
 from devkit.callback_receiver import CallbackReceiver
-from tests.sink_fixtures import CALLBACK_SECRET, FakeResolver, Sleeps, forbid_non_loopback, no_dns
+from tests.sink_fixtures import CALLBACK_SECRET, FakeResolver, Sleeps, no_dns
 
 REFUSED_LITERALS = [
     ("https://100.100.100.200/latest/meta-data/", "100.100.100.200", "shared address"),
@@ -148,15 +147,8 @@ def test_a_resolver_answer_that_is_not_an_address_is_refused() -> None:
 # --- end to end: the sink refuses before connecting -----------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    forbid_non_loopback(monkeypatch)
-
-
-@pytest.fixture()
-def receiver() -> Iterator[CallbackReceiver]:
-    with CallbackReceiver(CALLBACK_SECRET) as r:
-        yield r
+# Every test here may only connect to loopback (the loopback_only fixture is in conftest.py).
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 
 def test_the_sink_refuses_a_name_that_resolves_to_where_a_server_listens(receiver: CallbackReceiver) -> None:

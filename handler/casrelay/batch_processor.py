@@ -46,10 +46,6 @@ class RecordOutcome:
         return self.Outcome in ("transient", "unknown")
 
 
-class TransientBatchFailure(Exception):
-    """Raised after the whole batch ran, so that the trigger redelivers it."""
-
-
 class BatchProcessor:
     def __init__(self, placement: Placement, concurrency: int) -> None:
         self.placement = placement

@@ -17,8 +17,6 @@ import json
 
 from ..order import Order
 
-MAX_EXPLICIT_KEY = 255
-
 
 def _digest(data: object) -> str:
     text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

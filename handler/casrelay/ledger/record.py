@@ -28,7 +28,6 @@ ORDERED = "ordered"
 DELIVERED = "delivered"
 FAILED = "failed"
 UNKNOWN = "unknown"
-STATES = (CLAIMED, ORDERED, DELIVERED, FAILED, UNKNOWN)
 
 
 @dataclass(frozen=True)
