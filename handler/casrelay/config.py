@@ -40,6 +40,8 @@ class Settings:
     warm_connection: bool = True
     #: Validate and sign every order, and order nothing.
     dry_run: bool = False
+    #: A PEM file of CA certificates to trust for the CAS endpoint instead of the system's (a test CA).
+    cas_ca_file: str | None = None
 
     @property
     def webhook_auth_required(self) -> bool:
@@ -134,6 +136,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         if not secret.startswith("whsec_"):
             raise ConfigError(f"WEBHOOK_SECRETS entry {i} does not start with whsec_")
 
+    ca_file = env.get("CAS_CA_FILE", "").strip() or None
+    if ca_file is not None and not (os.path.isabs(ca_file) and os.path.isfile(ca_file)):
+        raise ConfigError("CAS_CA_FILE must be the absolute path of a readable PEM file of CA certificates")
+
     return Settings(
         cas_endpoint=endpoint,
         cas_region=region,
@@ -148,4 +154,5 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         batch_concurrency=env_int(env, "BATCH_CONCURRENCY", 8, 1, 64),
         warm_connection=env_flag(env, "CAS_WARM_CONNECTION", True),
         dry_run=env_flag(env, "DRY_RUN", False),
+        cas_ca_file=ca_file,
     )

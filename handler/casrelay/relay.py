@@ -36,7 +36,8 @@ from .placement import Delivered, Placement
 from .push import build_sinks
 from .records import OrderRecord
 from .response import error_document, http_error, http_response, wants_xml
-from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, classify
+from .sweep import Sweeper
+from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, TimerInvocation, classify
 from .triggers.http import HttpRequest, params_from_http
 from .validation.base import check_idempotency_header
 
@@ -70,6 +71,7 @@ class Relay:
         self.sinks = build_sinks(sinks_spec, env)
         self.placement = Placement(settings, self.ledger_config, self.ledger, self.gateway, self.sinks)
         self.batches = BatchProcessor(self.placement, settings.batch_concurrency)
+        self.sweeper = Sweeper(self.ledger, self.ledger_config, self.placement)
 
     # --- entry -------------------------------------------------------------------------------
 
@@ -84,6 +86,8 @@ class Relay:
             return self.handle_http(invocation.request, context)
         if isinstance(invocation, BatchInvocation):
             return self.handle_batch(invocation, context)
+        if isinstance(invocation, TimerInvocation):
+            return self.sweeper.run(context, trigger=invocation.trigger_name)
         assert isinstance(invocation, DirectInvocation)
         return self.handle_direct(invocation.record, context)
 
@@ -229,4 +233,6 @@ def unconfigured_response(event: Any, message: str, request_id: str | None) -> A
         return error_document(err, request_id)
     if isinstance(invocation, HttpInvocation):
         return http_error(err, request_id, xml=False)
+    if isinstance(invocation, TimerInvocation):  # nothing to redeliver: the next tick sweeps again
+        return {"Status": err.status, **error_document(err, request_id)}
     raise TransientFailure(f"{err.code}: {err.message}")

@@ -111,7 +111,7 @@ class CasGateway:
 
         s = self._settings
         return RuntimeOptions(connect_timeout=s.cas_connect_timeout_ms, read_timeout=s.cas_read_timeout_ms,
-                              autoretry=False, max_attempts=1)
+                              autoretry=False, max_attempts=1, ca=s.cas_ca_file)
 
     def _call(self, action: str, method: str, request: Any, creds: Credentials | None) -> Any:
         if creds is None:

@@ -12,6 +12,9 @@ DEFAULT_STORE = "sqlite:///tmp/casrelay-ledger.sqlite3"
 DEFAULT_RETENTION = 7 * 24 * 3600
 DEFAULT_CLAIM_SECONDS = 60
 MAX_RETENTION = 366 * 24 * 3600
+DEFAULT_SWEEP_MIN_AGE = 60
+DEFAULT_SWEEP_MAX_TRIES = 10
+DEFAULT_LIST_LAG = 300
 
 
 class LedgerConfigError(ConfigError):
@@ -28,6 +31,13 @@ class LedgerConfig:
     cancel_duplicates: bool = False
     #: Tag key under which each order carries its idempotency key; empty turns tagging off.
     order_tag_key: str = "casrelay-idempotency-key"
+    #: The sweep leaves a record alone until its last write is this old, so it never races a live invocation.
+    sweep_min_age_seconds: int = DEFAULT_SWEEP_MIN_AGE
+    #: Reconciliation tries (by the sweep) before an unresolved record is parked for an operator.
+    sweep_max_tries: int = DEFAULT_SWEEP_MAX_TRIES
+    #: How long after an attempt CAS is assumed to list the order it placed; only a search made after
+    #: this long that finds nothing proves the order was not placed.
+    reconcile_list_lag_seconds: int = DEFAULT_LIST_LAG
 
 
 def load(env: Mapping[str, str] | None = None) -> LedgerConfig:
@@ -40,4 +50,9 @@ def load(env: Mapping[str, str] | None = None) -> LedgerConfig:
         precheck_quota=env_flag(env, "PRECHECK_QUOTA", False, LedgerConfigError),
         cancel_duplicates=env_flag(env, "CANCEL_DUPLICATE_ORDERS", False, LedgerConfigError),
         order_tag_key=env.get("ORDER_TAG_KEY", "casrelay-idempotency-key").strip(),
+        sweep_min_age_seconds=env_int(env, "SWEEP_MIN_AGE_SECONDS", DEFAULT_SWEEP_MIN_AGE, 0, 86400,
+                                      LedgerConfigError),
+        sweep_max_tries=env_int(env, "SWEEP_MAX_TRIES", DEFAULT_SWEEP_MAX_TRIES, 1, 1000, LedgerConfigError),
+        reconcile_list_lag_seconds=env_int(env, "RECONCILE_LIST_LAG_SECONDS", DEFAULT_LIST_LAG, 0, 86400,
+                                           LedgerConfigError),
     )

@@ -7,7 +7,7 @@ shape, because FC passes no trigger type.
 """
 
 from .batch import Batch, BatchItem, RecordProblem
-from .detect import BatchInvocation, DirectInvocation, HttpInvocation, Invocation, classify
+from .detect import BatchInvocation, DirectInvocation, HttpInvocation, Invocation, TimerInvocation, classify
 from .queue import read_mns_topic_stream, read_queue_event
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "HttpInvocation",
     "Invocation",
     "RecordProblem",
+    "TimerInvocation",
     "classify",
     "read_mns_topic_stream",
     "read_queue_event",

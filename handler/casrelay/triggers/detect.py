@@ -41,7 +41,21 @@ class BatchInvocation:
     batch: Batch
 
 
-Invocation = HttpInvocation | DirectInvocation | BatchInvocation
+@dataclass(frozen=True)
+class TimerInvocation:
+    """An FC timer trigger's event (``triggerTime``, ``triggerName``, ``payload``): it runs the sweep."""
+
+    trigger_name: str
+    trigger_time: str
+    payload: str
+
+
+Invocation = HttpInvocation | DirectInvocation | BatchInvocation | TimerInvocation
+
+
+def is_timer_event(data: Any) -> bool:
+    """Any timer event runs the sweep; an order never has these keys, and no queue event does either."""
+    return isinstance(data, dict) and "triggerTime" in data and "triggerName" in data and not looks_like_order(data)
 
 
 def classify(event: bytes | str | dict[str, Any] | list[Any], request_id: str | None = None) -> Invocation:
@@ -64,6 +78,9 @@ def classify(event: bytes | str | dict[str, Any] | list[Any], request_id: str | 
 
     if isinstance(data, dict) and data.get("version") == "v1" and isinstance(data.get("requestContext"), dict):
         return HttpInvocation(parse_http_event(data))
+    if is_timer_event(data):
+        return TimerInvocation(str(data.get("triggerName"))[:128], str(data.get("triggerTime"))[:64],
+                               str(data.get("payload") or "")[:256])
     if isinstance(data, dict) and looks_like_order(data):
         return DirectInvocation(OrderRecord(params=data, trigger="invoke", message_id=request_id))
     batch = read_queue_event(data)
