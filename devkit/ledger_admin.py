@@ -1,7 +1,10 @@
 """``python -m devkit.ledger_admin``: the operator's view of ledger keys that need a person.
 
-    list                               unknown and failed records, one line each
-    reconcile                          try to adopt an order for every unknown record (calls CAS)
+    list                               every record that needs a person, one line each: unknown outcomes
+                                       (parked by the sweep or not), refusals, lapsed claims, and orders
+                                       whose delivery has been pending longer than a sweep interval
+    reconcile                          run the sweep's reconciliation on every unknown record and lapsed
+                                       claim now (calls CAS), parked ones included
     resolve KEY --order-id N           adopt order N for KEY (after checking the console)
     resolve KEY --not-ordered          forget KEY, so that the next arrival orders again
 
@@ -25,18 +28,32 @@ if str(HANDLER_DIR) not in sys.path:
 
 from casrelay import config
 from casrelay.cas.credentials import resolve as resolve_credentials
-from casrelay.ledger import UNKNOWN, LedgerRecord
+from casrelay.ledger import CLAIMED, UNKNOWN, LedgerRecord
 from casrelay.relay import Relay
+
+#: An order whose delivery has been pending this long (several sweeps) is shown to a person.
+UNDELIVERED_AFTER_SECONDS = 900
 
 
 def _when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else "-"
 
 
+def _why(r: LedgerRecord) -> str:
+    if r.state == CLAIMED:
+        return "lapsed-claim" + ("(attempted)" if r.attempted_at else "")
+    if r.state == UNKNOWN:
+        return "parked" if r.parked_at else f"sweeps={r.sweeps}"
+    if r.state == "ordered":
+        return "undelivered:" + ",".join(sorted(r.deliveries)) if r.deliveries else "undelivered"
+    return "settled" if r.settled else "unsettled"
+
+
 def _line(r: LedgerRecord) -> str:
     domains = ",".join(r.order.get("domains", []))
     code = (r.error or {}).get("Code", "")
-    return f"{r.state:8} {r.key:70} {domains:40} {r.order.get('product', ''):26} {code:22} {_when(r.updated_at)}"
+    return (f"{r.state:8} {r.key:70} {domains:40} {r.order.get('product', ''):26} {code:22} {_why(r):16} "
+            f"{_when(r.updated_at)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ledger = relay.ledger
 
     if args.command == "list":
-        records = ledger.pending()
+        records = ledger.needs_person(undelivered_after=UNDELIVERED_AFTER_SECONDS)
         for r in records:
             print(r.to_json() if args.json else _line(r))
         print(f"{len(records)} record(s) need attention", file=sys.stderr)
@@ -69,16 +86,15 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "reconcile":
         creds = resolve_credentials(None)
-        unknown = [r for r in ledger.pending() if r.state == UNKNOWN]
-        adopted = 0
-        for i, r in enumerate(unknown, 1):
-            result = relay.placement.reconciler.run(r, creds)
-            adopted += result.adopted
-            status = f"adopted {result.record.order_id}" if result.adopted else f"{result.candidates} candidate(s)"
-            print(f"[{i}/{len(unknown)}] {r.key}: {status}")
-            if result.adopted:
-                relay.placement.deliver(result.record, duplicate=True)
-        print(f"{adopted} of {len(unknown)} unknown record(s) adopted", file=sys.stderr)
+        todo = [r for r in ledger.needs_person() if r.state in (UNKNOWN, CLAIMED)]
+        outcomes: dict[str, int] = {}
+        for i, r in enumerate(todo, 1):
+            if r.parked_at is not None:  # an operator asks again on purpose: un-park for this one try
+                r = ledger.store.get(r.key) or r
+            outcome = relay.sweeper.reconcile_now(r, creds)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            print(f"[{i}/{len(todo)}] {r.key}: {outcome}")
+        print(f"{len(todo)} record(s) reconciled: {outcomes}", file=sys.stderr)
         return 0
 
     record = ledger.get(args.key)

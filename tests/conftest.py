@@ -50,6 +50,16 @@ class HttpClient:
 
 
 @pytest.fixture()
+def listing_lags(embedded: Embedded, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CAS as it may be in production: a new order may not be listed yet, so an empty search proves nothing
+    (``RECONCILE_LIST_LAG_SECONDS`` is 0 in the embedded default, whose emulator lists at once)."""
+    import index
+
+    monkeypatch.setenv("RECONCILE_LIST_LAG_SECONDS", "300")
+    index.reset_for_tests()
+
+
+@pytest.fixture()
 def client(embedded: Embedded) -> HttpClient:
     return HttpClient(embedded)
 

@@ -38,8 +38,8 @@ def test_a_mixed_batch_acknowledges_permanent_failures_and_redelivers_only_for_t
             {"Domain": "refused.example.com", "ProductCode": "geotrust-dv-1-starter"},  # refused by CAS
             {"Domain": "ok.example.com"},
         ]
-        # Three 503s in a row exhaust casrelay's own retries for the first paid call.
-        emb.emulator.fail_next(ACTION_CREATE, count=3, status=503, code="ServiceUnavailable")
+        # Three throttling answers in a row exhaust casrelay's own retries for the first paid call.
+        emb.emulator.fail_next(ACTION_CREATE, count=3, status=400, code="Throttling.User")
         event = _mns_batch(bodies)
         with pytest.raises(TransientFailure, match="1 of 5 record"):
             _invoke(event)
@@ -48,7 +48,7 @@ def test_a_mixed_batch_acknowledges_permanent_failures_and_redelivers_only_for_t
         summary = _invoke(event)
         assert summary["Counts"] == {"duplicate": 1, "invalid": 2, "placed": 1, "refused": 1}, summary
         assert sorted(o.domain for o in emb.emulator.orders()) == ["flaky.example.com", "ok.example.com"]
-        assert len(emb.emulator.requests(ACTION_CREATE)) == 3 + 1 + 1 + 1  # 503s, ok, refused, flaky
+        assert len(emb.emulator.requests(ACTION_CREATE)) == 3 + 1 + 1 + 1  # throttled, ok, refused, flaky
         failed = [m for m in emb.pushed() if m["Type"] == "certificate.order.failed"]
         assert {m["Error"]["Code"] for m in failed} == {"InvalidParameter", "MalformedMessage", "NotRemainCount"}
         assert {m["Source"]["MessageId"] for m in failed} == {"M0001", "M0002", "M0003"}

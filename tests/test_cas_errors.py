@@ -8,7 +8,7 @@ from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
 from darabonba.exceptions import RetryError
 
 from casrelay.cas.errors import map_exception
-from casrelay.errors import CasFailed, CasOutcomeUnknown, CasRefused, CasThrottled, CasUnavailable
+from casrelay.errors import CasFailed, CasOutcomeUnknown, CasRefused, CasThrottled
 
 
 def _body(code: str, message: str = "msg") -> dict:
@@ -44,7 +44,7 @@ def _transport(original: BaseException) -> BaseException:
         (ClientException(code="InvalidTimeStamp.Expired", status_code=400, data=_body("InvalidTimeStamp.Expired")),
          CasFailed, 502),
         (ServerException(code="ServiceUnavailable", status_code=503, data=_body("ServiceUnavailable")),
-         CasUnavailable, 503),
+         CasOutcomeUnknown, 502),
         (ServerException(code="InternalError", status_code=500, data=_body("InternalError")), CasOutcomeUnknown, 502),
     ],
 )
@@ -70,23 +70,21 @@ def test_signature_error_messages_are_not_echoed():
 
 def test_transient_errors_are_marked_transient_and_refusals_are_not():
     assert map_exception(ClientException(code="Throttling.User", status_code=400, data=_body("x"))).transient
-    assert map_exception(ServerException(code="ServiceUnavailable", status_code=503, data=_body("x"))).transient
     assert not map_exception(ClientException(code="NotRemainCount", status_code=404, data=_body("x"))).transient
 
 
 @pytest.mark.parametrize(
-    ("original", "cls"),
+    "original",
     [
-        (requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused"),
-         CasUnavailable),
-        (requests.exceptions.ConnectTimeout("connect timeout"), CasUnavailable),
-        (requests.exceptions.SSLError("handshake failed"), CasUnavailable),
-        (requests.exceptions.ReadTimeout("Read timed out. (read timeout=10)"), CasOutcomeUnknown),
-        (requests.exceptions.ConnectionError("('Connection aborted.', RemoteDisconnected())"), CasOutcomeUnknown),
+        requests.exceptions.ConnectionError("Failed to establish a new connection: [Errno 111] Connection refused"),
+        requests.exceptions.ConnectTimeout("connect timeout"),
+        requests.exceptions.SSLError("handshake failed"),
+        requests.exceptions.ReadTimeout("Read timed out. (read timeout=10)"),
     ],
 )
-def test_transport_errors_say_whether_the_request_left(original, cls):
-    assert isinstance(map_exception(_transport(original)), cls)
+def test_a_transport_error_named_like_a_connect_failure_is_not_proof_by_its_name_alone(original):
+    """Only where it was raised counts (tests/test_paid_call_failure_classes.py raises each one for real)."""
+    assert isinstance(map_exception(_transport(original)), CasOutcomeUnknown)
 
 
 def test_an_unknown_exception_is_treated_as_an_unknown_outcome_never_as_safe():

@@ -42,12 +42,32 @@ def test_form_urlencoded_body_is_accepted(client, embedded):
     assert embedded.emulator.orders()[0].params["ValidateType"] == "FILE"
 
 
-def test_query_string_order_exactly_as_in_the_document_example_is_accepted(client):
-    query = {"Action": "CreateCertificateForPackageRequest", "ProductCode": "symantec-free-1-free",
-             "Domain": "www.aliyun.com", "ValidateType": "DNS", "Username": "Tom Zhang",
-             "Email": "tom.zhang@example.com", "Phone": "13000000000"}
-    res = client.request(b"", query=query)
+DOCUMENT_QUERY = {"Action": "CreateCertificateForPackageRequest", "ProductCode": "symantec-free-1-free",
+                  "Domain": "www.aliyun.com", "ValidateType": "DNS", "Username": "Tom Zhang",
+                  "Email": "tom.zhang@example.com", "Phone": "13000000000"}
+
+
+def test_query_string_order_exactly_as_in_the_document_example_is_accepted_behind_fc_function_auth(
+        embedded, monkeypatch):
+    """The document's form puts the whole order in the query string. FC's ``function`` authentication
+    signs the whole request, so with it (and WEBHOOK_AUTH=none) the form works verbatim."""
+    from tests.conftest import HttpClient
+
+    monkeypatch.setenv("WEBHOOK_AUTH", "none")
+    import index
+
+    index.reset_for_tests()
+    res = HttpClient(embedded).request(b"", query=DOCUMENT_QUERY, signed=False)
     assert res["statusCode"] == 200, res["body"]
+    assert embedded.emulator.orders()[0].params["Domain"] == "www.aliyun.com"
+
+
+def test_query_string_order_signed_over_an_empty_body_is_refused_because_the_signature_covers_no_parameter(
+        client, embedded):
+    res = client.request(b"", query=DOCUMENT_QUERY)
+    assert res["statusCode"] == 400
+    assert client.json(res)["Code"] == "UnsignedParameter"
+    assert embedded.emulator.orders() == []
 
 
 def test_format_xml_returns_the_documents_xml_form(client):
@@ -84,10 +104,19 @@ def test_action_other_than_create_is_refused(client):
     assert client.json(res)["Errors"][0]["Field"] == "Action"
 
 
-def test_same_parameter_in_query_and_body_with_different_values_is_refused(client):
+def test_same_parameter_in_query_and_body_with_different_values_is_refused(client, embedded, monkeypatch):
     res = client.request(ORDER, query={"Domain": "other.example.com"})
     assert res["statusCode"] == 400
+    error = client.json(res)["Errors"][0]  # signed: the query string may only repeat the body
+    assert (error["Field"], error["Code"]) == ("Domain", "UnsignedParameter")
+    monkeypatch.setenv("WEBHOOK_AUTH", "none")
+    import index
+
+    index.reset_for_tests()
+    res = client.request(ORDER, query={"Domain": "other.example.com"}, signed=False)
+    assert res["statusCode"] == 400
     assert client.json(res)["Errors"][0]["Code"] == "DuplicateParameter"
+    assert embedded.emulator.orders() == []
 
 
 def test_malformed_json_is_400_naming_the_body(client):
@@ -144,24 +173,54 @@ def test_cas_throttling_is_429_with_retry_after(client, embedded):
     assert client.json(res)["Code"] == "Throttling"
 
 
-def test_cas_service_unavailable_is_503_with_retry_after(client, embedded):
-    embedded.emulator.fail_next(ACTION_CREATE, count=3, status=503, code="ServiceUnavailable")
+def test_cas_that_cannot_be_reached_is_503_with_retry_after_and_nothing_ordered(client, embedded, monkeypatch):
+    import socket
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    dead = probe.getsockname()[1]
+    probe.close()
+    monkeypatch.setenv("CAS_ENDPOINT", f"127.0.0.1:{dead}")
+    monkeypatch.setenv("CAS_WARM_CONNECTION", "false")
+    import index
+
+    index.reset_for_tests()
     res = client.request(ORDER)
     assert res["statusCode"] == 503
+    assert client.json(res)["Code"] == "CasUnavailable"
     assert "Retry-After" in res["headers"]
     assert embedded.emulator.orders() == []
 
 
-def test_a_throttled_or_unavailable_call_is_retried_because_cas_did_not_act(client, embedded):
+def test_a_503_is_not_proof_so_casrelay_searches_before_ordering_again(client, embedded):
+    """Promise: never two paid orders. ServiceUnavailable may come after CAS committed."""
+    embedded.emulator.fail_next(ACTION_CREATE, count=1, status=503, code="ServiceUnavailable")
+    res = client.request(ORDER)
+    assert res["statusCode"] == 200
+    assert len(embedded.emulator.orders()) == 1
+    actions = [r.action for r in embedded.emulator.requests() if r.action != "DescribePackageState"]
+    assert actions == [ACTION_CREATE, "ListUserCertificateOrder", ACTION_CREATE]
+
+
+def test_a_503_after_cas_committed_is_adopted_and_never_ordered_twice(client, embedded):
+    embedded.emulator.error_after_commit(ACTION_CREATE, status=503, code="ServiceUnavailable")
+    res = client.request(ORDER)
+    assert res["statusCode"] == 200
+    [order] = embedded.emulator.orders()
+    assert client.json(res)["OrderId"] == order.order_id
+    assert len(embedded.emulator.requests(ACTION_CREATE)) == 1
+
+
+def test_a_throttled_call_is_retried_because_cas_did_not_act(client, embedded):
     embedded.emulator.fail_next(ACTION_CREATE, status=400, code="Throttling.User")
-    embedded.emulator.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable")
+    embedded.emulator.fail_next(ACTION_CREATE, status=400, code="SignatureNonceUsed")
     res = client.request(ORDER)
     assert res["statusCode"] == 200
     assert len(embedded.emulator.orders()) == 1
     assert len(embedded.emulator.requests(ACTION_CREATE)) == 3
 
 
-def test_cas_internal_error_is_502_and_says_the_outcome_is_unknown(client, embedded):
+def test_cas_internal_error_is_502_and_says_the_outcome_is_unknown(client, embedded, listing_lags):
     embedded.emulator.fail_next(ACTION_CREATE, status=500, code="InternalError", message="boom")
     res = client.request(ORDER)
     assert res["statusCode"] == 502
@@ -248,7 +307,7 @@ def test_connection_closed_after_commit_is_reconciled_to_the_committed_order(cli
     assert client.json(res)["OrderId"] == embedded.emulator.orders()[0].order_id
 
 
-def test_an_ambiguous_failure_with_no_order_to_find_is_504_and_never_ordered_again(client, embedded):
+def test_an_ambiguous_failure_with_no_order_to_find_is_504_and_never_ordered_again(client, embedded, listing_lags):
     embedded.emulator.drop_before_commit(ACTION_CREATE)
     res = client.request(ORDER)
     assert res["statusCode"] == 504
@@ -301,9 +360,10 @@ def test_direct_invocation_that_fails_transiently_raises_for_fc_to_retry(embedde
     from casrelay.relay import TransientFailure
     from tests.conftest import invoke_direct
 
-    embedded.emulator.fail_next(ACTION_CREATE, count=3, status=503, code="ServiceUnavailable")
-    with pytest.raises(TransientFailure, match="CasUnavailable"):
+    embedded.emulator.fail_next(ACTION_CREATE, count=3, status=400, code="Throttling.User")
+    with pytest.raises(TransientFailure, match="Throttling"):
         invoke_direct({"Domain": "api.example.com"})
+    assert embedded.emulator.orders() == []
 
 
 def test_an_unrecognised_event_gets_an_error_that_says_what_was_seen(embedded):

@@ -7,8 +7,11 @@ This is where the two failures that matter are prevented:
   never retried blindly;
 - a lost OrderId: the OrderId is written to the ledger before any push, a push that fails leaves
   the record ``ordered`` with the sink missing from ``deliveries``, and the next arrival of the same
-  order re-pushes without calling CAS. If even the ledger write fails, the OrderId still goes to the
-  sinks, the caller and the log, and the lapsed claim is reconciled later.
+  order, or the sweep, re-pushes without calling CAS. If even the ledger write fails, the OrderId
+  still goes to the sinks, the caller and the log, and the lapsed claim is reconciled by the sweep.
+
+Which failures allow the paid call to be sent again is decided in one place,
+``cas.errors.resend_is_safe``; everything else is recorded first.
 """
 
 from __future__ import annotations
@@ -17,19 +20,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from . import log
 from .cas.credentials import Credentials
 from .cas.credentials import resolve as resolve_credentials
+from .cas.errors import resend_is_safe
 from .cas.gateway import CasGateway, PlacedOrder
 from .config import Settings
+from .delivery import Delivered, Delivery, error_doc
 from .errors import (
+    NOT_ORDERED_CODE,
+    CasError,
     CasFailed,
     CasOutcomeUnknown,
-    CasThrottled,
-    CasUnavailable,
+    CasRefused,
     RelayError,
     cas_outcome_unknown,
     idempotency_conflict,
@@ -45,32 +50,18 @@ from .ledger.key import derived_key, explicit_key, payload_hash, short_tag_value
 from .order import Order
 from .push import message as downstream
 from .push.base import Sink
-from .push.exceptions import SinkError
-from .reconcile import Reconciler
+from .reconcile import ABSENT, Reconciled, Reconciler
 from .records import OrderRecord
-from .response import error_document, success_document
+from .response import success_document
 from .validation import validate_order
 
 MAX_ATTEMPTS = 3
 MAX_BACKOFF_SECONDS = 2.0
-#: CAS codes that prove the request was refused before it was looked at, and may succeed if resent.
-RETRYABLE_NOT_ACTED = ("SignatureNonceUsed", "InvalidTimeStamp")
+__all__ = ["Delivered", "Placement"]
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """An order that exists, with the sinks that still lack its message."""
-
-    document: dict[str, Any]
-    record: LedgerRecord | None
-    duplicate: bool
-    pending_sinks: tuple[str, ...] = ()
-
-
-def _error_doc(err: RelayError) -> dict[str, Any]:
-    doc = error_document(err, None)
-    doc["Status"] = err.status
-    return doc
+class _OrderAgain(Exception):
+    """The record proved that nothing was ordered and was given back: claim the key afresh."""
 
 
 class Placement:
@@ -80,8 +71,9 @@ class Placement:
         self.config = ledger_config
         self.ledger = ledger
         self.gateway = gateway
-        self.sinks = list(sinks)
-        self.reconciler = Reconciler(ledger, gateway, ledger_config.cancel_duplicates)
+        self.delivery = Delivery(ledger, sinks)
+        self.reconciler = Reconciler(ledger, gateway, ledger_config.cancel_duplicates,
+                                     ledger_config.reconcile_list_lag_seconds)
         self._sleep = sleep
 
     # --- helpers -----------------------------------------------------------------------------
@@ -104,66 +96,19 @@ class Placement:
         return {"domains": list(order.domains), "product": order.product_code, "validate": order.validate_type,
                 "email": log.mask_email(order.email), "phone": log.mask_phone(order.phone)}
 
-    def _message(self, kind: str, record: LedgerRecord, error: dict[str, Any] | None = None) -> dict[str, Any]:
-        return downstream.build(
-            kind, key=record.key, id_basis=record.key, trigger=str(record.source.get("trigger", "http")),
-            source_message_id=record.source.get("message_id"), domains=record.order.get("domains", []),
-            product_code=record.order.get("product"), validate_type=record.order.get("validate"),
-            order_id=record.order_id, request_id=record.cas_request_id,
-            ordered_at=record.updated_at if record.order_id is not None else None, error=error,
-        )
-
-    def push(self, message: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str],
-                                                                                                    list[str]]:
-        """Push to every sink not in ``skip``; return (confirmed, failed) sink names."""
-        confirmed, failed = [], []
-        for sink in self.sinks:
-            if sink.name in skip:
-                continue
-            try:
-                sink.push(message, message["Id"])
-                confirmed.append(sink.name)
-            except SinkError as err:
-                failed.append(sink.name)
-                log.metric("sink.failures", 1, sink=sink.name, transient=err.transient)
-                log.emit("sink.failed", logging.WARNING, sink=sink.name, message_id=message["Id"],
-                         type=message["Type"], reason=str(err)[:200], transient=err.transient)
-            except Exception as exc:  # a broken sink must not lose the order; it stays pending
-                failed.append(sink.name)
-                log.metric("sink.failures", 1, sink=sink.name, transient=True)
-                log.emit("sink.failed", logging.ERROR, sink=sink.name, message_id=message["Id"],
-                         type=message["Type"], reason=type(exc).__name__)
-        return confirmed, failed
-
-    def _push_tracked(self, kind: str, record: LedgerRecord, error: dict[str, Any] | None = None
-                      ) -> tuple[LedgerRecord, tuple[str, ...]]:
-        message = self._message(kind, record, error)
-        confirmed, failed = self.push(message, set(record.deliveries))
-        if confirmed:
-            try:
-                record = self.ledger.delivered(record, confirmed, [s.name for s in self.sinks])
-            except LedgerError as exc:
-                log.emit("ledger.delivery_unrecorded", logging.WARNING, key=record.key, reason=type(exc).__name__)
-        return record, tuple(failed)
+    def deliver(self, record: LedgerRecord, duplicate: bool) -> Delivered:
+        return self.delivery.deliver(record, duplicate)
 
     def push_failure(self, record: OrderRecord, err: RelayError, order: Order | None) -> tuple[str, ...]:
-        """Report a record that will never be ordered (invalid, or refused before the ledger) downstream."""
-        basis = f"{record.trigger}:{record.message_id}" if record.message_id else f"{record.trigger}:{record.params!r}"
-        message = downstream.build(
-            downstream.FAILED, key=None, id_basis=basis, trigger=record.trigger, source_message_id=record.message_id,
-            domains=list(order.domains) if order else [], product_code=order.product_code if order else None,
-            validate_type=order.validate_type if order else None, error=_error_doc(err),
-        )
-        return tuple(self.push(message)[1])
+        return self.delivery.push_failure(record, err, order)
 
-    def deliver(self, record: LedgerRecord, duplicate: bool) -> Delivered:
-        pending: tuple[str, ...] = ()
-        if record.state != DELIVERED:
-            record, pending = self._push_tracked(downstream.CREATED, record)
-        assert record.order_id is not None
-        doc = success_document(record.order_id, record.cas_request_id or "", tuple(record.order.get("domains", [])),
-                               str(record.order.get("product", "")))
-        return Delivered(doc, record, duplicate, pending)
+    def reconcile(self, record: LedgerRecord, creds: Credentials | None) -> Reconciled:
+        """Reconciliation with the ledger guard: a store failure while adopting leaves the record unknown."""
+        try:
+            return self.reconciler.run(record, creds)
+        except LedgerError as exc:
+            log.emit("ledger.write_failed", logging.ERROR, key=record.key, reason=type(exc).__name__)
+            return Reconciled(record, "unresolved", 0, reason="the ledger failed while adopting")
 
     # --- the paid call -----------------------------------------------------------------------
 
@@ -174,9 +119,8 @@ class Placement:
             attempt += 1
             try:
                 return self.gateway.create_order(order, creds, extra_tags=tags)
-            except (CasThrottled, CasUnavailable, CasFailed) as err:
-                retryable = not isinstance(err, CasFailed) or (err.cas_code or "").startswith(RETRYABLE_NOT_ACTED)
-                if not retryable or attempt >= MAX_ATTEMPTS:
+            except RelayError as err:
+                if not resend_is_safe(err) or attempt >= MAX_ATTEMPTS:
                     raise
                 wait = min(float(err.retry_after or 0) or 0.2 * 2**attempt, MAX_BACKOFF_SECONDS)
                 log.emit("cas.retry", key=key, attempt=attempt, code=err.cas_code or err.code, wait_s=wait)
@@ -218,17 +162,22 @@ class Placement:
     def _place(self, record: OrderRecord, context: Any, order: Order, key: str) -> Delivered:
         creds = resolve_credentials(context)
         source = {"trigger": record.trigger, "message_id": record.message_id}
-        try:
-            claim = self.ledger.claim(key, payload_hash(order), self._summary(order), source,
-                                      self._claim_seconds(context))
-        except LedgerError as exc:
-            raise ledger_unavailable(type(exc).__name__) from None
-        if claim.conflict:
-            raise idempotency_conflict()
-        current = claim.record
-        if not claim.owned:
-            return self._existing(current, creds)
-        return self._order(order, current, creds, key)
+        for _ in range(2):  # a second round only after the first proved nothing was ordered
+            try:
+                claim = self.ledger.claim(key, payload_hash(order), self._summary(order), source,
+                                          self._claim_seconds(context))
+            except LedgerError as exc:
+                log.emit("ledger.unavailable", logging.ERROR, key=key, reason=type(exc).__name__)
+                raise ledger_unavailable(type(exc).__name__) from None
+            if claim.conflict:
+                raise idempotency_conflict()
+            try:
+                if not claim.owned:
+                    return self._existing(claim.record, creds)
+                return self._order(order, claim.record, creds, key)
+            except _OrderAgain:
+                continue
+        raise outcome_pending(key)
 
     def _existing(self, current: LedgerRecord, creds: Credentials | None) -> Delivered:
         if current.state == CLAIMED:
@@ -237,15 +186,26 @@ class Placement:
         if current.state in (ORDERED, DELIVERED):
             return self.deliver(current, duplicate=True)
         if current.state == FAILED:
-            self._push_tracked(downstream.FAILED, current, current.error)
+            if (current.error or {}).get("Code") == NOT_ORDERED_CODE:
+                self._forget(current)  # CAS placed nothing for it: this arrival orders (raises _OrderAgain)
+            self.delivery.push_failed(current)
             raise stored_failure(current.error or {})
         assert current.state == UNKNOWN
-        result = self.reconciler.run(current, creds)
+        result = self.reconcile(current, creds)
         if result.adopted:
             return self.deliver(result.record, duplicate=True)
-        self._push_tracked(downstream.UNKNOWN, result.record, current.error or {"Code": "CasOutcomeUnknown",
-                                                                                  "Message": current.note or ""})
+        if result.verdict == ABSENT:
+            self._forget(result.record)
         raise outcome_pending(current.key)
+
+    def _forget(self, record: LedgerRecord) -> None:
+        """Give back a key whose order proved not to exist, then order it afresh (``_OrderAgain``)."""
+        try:
+            self.ledger.release(record)
+        except LedgerError as exc:
+            log.emit("ledger.release_failed", logging.WARNING, key=record.key, reason=type(exc).__name__)
+            raise ledger_unavailable(type(exc).__name__) from None
+        raise _OrderAgain
 
     def _release(self, record: LedgerRecord) -> None:
         """Give the key back after CAS certainly did not act. If even that fails, the claim lapses on its
@@ -263,6 +223,10 @@ class Placement:
             log.emit("ledger.write_failed", logging.ERROR, key=fallback.key, reason=type(exc).__name__)
             return fallback
 
+    def _refused(self, current: LedgerRecord, err: RelayError) -> None:
+        current = self._settle(lambda: self.ledger.failed(current, error_doc(err)), current)
+        self.delivery.push_failed(current)
+
     def _order(self, order: Order, current: LedgerRecord, creds: Credentials | None, key: str) -> Delivered:
         if self.config.precheck_quota:
             try:
@@ -272,26 +236,27 @@ class Placement:
                 raise
             if remaining <= 0:
                 err = no_package_left(order.product_code)
-                current = self._settle(lambda: self.ledger.failed(current, _error_doc(err)), current)
-                self._push_tracked(downstream.FAILED, current, _error_doc(err))
+                self._refused(current, err)
                 raise err
         try:
             current = self.ledger.attempting(current)
         except LedgerError as exc:
             self._release(current)
+            log.emit("ledger.unavailable", logging.ERROR, key=key, reason=type(exc).__name__)
             raise ledger_unavailable(type(exc).__name__) from None
 
         try:
             placed = self._call(order, creds, key)
-        except (CasThrottled, CasUnavailable, CasFailed):
-            self._release(current)  # CAS certainly did not act: a later arrival may order
-            raise
         except CasOutcomeUnknown as err:
             return self._unknown(current, creds, err)
         except RelayError as err:
+            if resend_is_safe(err) or isinstance(err, CasFailed) or not isinstance(err, CasError):
+                # Refused before acting (or never sent, like missing credentials): a later arrival may order.
+                self._release(current)
+                raise
+            assert isinstance(err, CasRefused)
             # CAS looked at the order and refused it: permanent, and answered the same way next time.
-            current = self._settle(lambda: self.ledger.failed(current, _error_doc(err)), current)
-            self._push_tracked(downstream.FAILED, current, _error_doc(err))
+            self._refused(current, err)
             raise
         except Exception as exc:  # a bug after the call left: the order may exist, so never retry blindly
             log.emit("internal.error", logging.ERROR, key=key, where=type(exc).__name__)
@@ -301,24 +266,25 @@ class Placement:
             current = self.ledger.ordered(current, placed.order_id, placed.request_id)
         except LedgerError as exc:
             # The order exists and the ledger cannot say so: push it and tell the caller anyway. The
-            # lapsed claim becomes ``unknown`` and reconciliation adopts this very order.
+            # lapsed claim becomes ``unknown`` and reconciliation (the sweep) adopts this very order.
             log.emit("ledger.order_unrecorded", logging.ERROR, key=key, order_id=str(placed.order_id),
                      cas_request_id=placed.request_id, reason=type(exc).__name__)
             orphan = current.evolve(state=ORDERED, order_id=placed.order_id, cas_request_id=placed.request_id)
-            _confirmed, failed = self.push(self._message(downstream.CREATED, orphan))
+            _confirmed, failed = self.delivery.push(self.delivery.message(downstream.CREATED, orphan))
             doc = success_document(placed.order_id, placed.request_id, order.domains, order.product_code)
             return Delivered(doc, None, False, tuple(failed))
         return self.deliver(current, duplicate=False)
 
     def _unknown(self, current: LedgerRecord, creds: Credentials | None, err: RelayError) -> Delivered:
         try:
-            current = self.ledger.unknown(current, _error_doc(err), note=err.message)
+            current = self.ledger.unknown(current, error_doc(err), note=err.message)
         except LedgerError as exc:
-            # The claim (with its attempt mark) lapses into ``unknown`` by itself; reconcile it then.
+            # The claim (with its attempt mark) lapses into ``unknown`` by itself; the sweep reconciles it.
             log.emit("ledger.write_failed", logging.ERROR, key=current.key, reason=type(exc).__name__)
             raise err from None
-        result = self.reconciler.run(current, creds)
+        result = self.reconcile(current, creds)
         if result.adopted:
             return self.deliver(result.record, duplicate=False)
-        self._push_tracked(downstream.UNKNOWN, result.record, _error_doc(err))
+        if result.verdict == ABSENT:
+            self._forget(result.record)
         raise err

@@ -1,17 +1,29 @@
-"""Reconciliation: find the order an ambiguous call may have placed, and adopt it.
+"""Reconciliation: find out what an ambiguous paid call did, from CAS's own order list.
 
 CAS offers no idempotency token and no tag filter on ListUserCertificateOrder, so an order is found
-by what it binds: ``Keyword`` = the first domain (CAS matches it fuzzily), then an exact match on the
-domain set and the ProductCode, a ``BuyDate`` no earlier than the attempt (less a clock margin), not
-cancelled, and not already owned by another ledger key. Exactly one candidate is adopted. None
-leaves the key ``unknown`` (the call may not have arrived, or CAS may not list it yet); several
-leave it ``unknown`` too, unless ``CANCEL_DUPLICATE_ORDERS`` is on, in which case the earliest is
-kept and the others are cancelled, which returns their quota.
+by what it binds: ``Keyword`` = the first domain (CAS matches it fuzzily). Two questions are asked
+of the listing, with two different strictnesses:
+
+- **Is exactly one order ours?** It must bind exactly our domain set, with our ProductCode, be
+  bought no earlier than the attempt (less a clock margin), still be live, and belong to no other
+  ledger key. Then it is adopted.
+- **Could any order be ours?** Any listed order that shares a name with ours, has our ProductCode,
+  was bought after the attempt (less the margin) in any status, and belongs to no other key. When
+  there is none, the listing was complete, and the attempt is older than
+  ``RECONCILE_LIST_LAG_SECONDS`` (CAS lists a new order within that time), the order was not placed:
+  the key may be ordered again. This looser test is what keeps a listing that shows our order in an
+  unexpected shape (another domain order, only the CSR's CN) from reading as "absent".
+
+Everything else (several candidates, a listing that is too early, truncated, or failed) leaves the
+record ``unknown``. With ``CANCEL_DUPLICATE_ORDERS`` several exact candidates are reduced to the
+earliest, the others cancelled, which returns their quota.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import log
@@ -21,15 +33,27 @@ from .errors import RelayError
 from .ledger import Ledger, LedgerRecord
 
 CLOCK_MARGIN_SECONDS = 120
-INACTIVE_STATUSES = {"CANCELLED", "CANCELED", "REVOKED", "CHECKED_FAIL", "EXPIRED"}
+#: Statuses in which a listed order no longer counts as a live order to adopt (CAS's documented set).
+INACTIVE_STATUSES = frozenset({"REVOKED", "CHECKED_FAIL", "EXPIRED"})
+
+ADOPTED = "adopted"
+ABSENT = "absent"
+UNRESOLVED = "unresolved"
 
 
 @dataclass(frozen=True)
 class Reconciled:
     record: LedgerRecord
-    adopted: bool
+    #: ``adopted``: the record now holds the OrderId; ``absent``: CAS placed no order for it;
+    #: ``unresolved``: nothing can be said yet.
+    verdict: str
     candidates: int
     cancelled: tuple[int, ...] = ()
+    reason: str = ""
+
+    @property
+    def adopted(self) -> bool:
+        return self.verdict == ADOPTED
 
 
 def _domains(text: str) -> set[str]:
@@ -37,57 +61,97 @@ def _domains(text: str) -> set[str]:
 
 
 class Reconciler:
-    def __init__(self, ledger: Ledger, gateway: CasGateway, cancel_duplicates: bool) -> None:
+    def __init__(self, ledger: Ledger, gateway: CasGateway, cancel_duplicates: bool, list_lag_seconds: float = 300,
+                 clock: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
         self.gateway = gateway
         self.cancel_duplicates = cancel_duplicates
+        self.list_lag_seconds = list_lag_seconds
+        self._clock = clock
 
-    def candidates(self, record: LedgerRecord, listed: list[ListedOrder]) -> list[ListedOrder]:
+    @staticmethod
+    def _since_ms(record: LedgerRecord) -> float:
+        return ((record.attempted_at or record.created_at) - CLOCK_MARGIN_SECONDS) * 1000
+
+    def _foreign(self, record: LedgerRecord, item: ListedOrder) -> bool:
+        owner = self.ledger.owner_of(item.order_id)
+        return owner is not None and owner != record.key
+
+    def candidates(self, record: LedgerRecord, listed: Iterable[ListedOrder]) -> list[ListedOrder]:
+        """The listed orders that are exactly ours, earliest first."""
         want = {d.lower() for d in record.order.get("domains", [])}
         product = record.order.get("product")
-        since_ms = ((record.attempted_at or record.created_at) - CLOCK_MARGIN_SECONDS) * 1000
+        since_ms = self._since_ms(record)
         out = []
         for item in listed:
             if _domains(item.domain) != want or item.product_code != product:
                 continue
             if item.status.upper() in INACTIVE_STATUSES:
                 continue
-            if item.buy_date_ms is not None and item.buy_date_ms < since_ms:
+            if item.buy_date_ms is None or item.buy_date_ms < since_ms:
                 continue
-            owner = self.ledger.owner_of(item.order_id)
-            if owner is not None and owner != record.key:
+            if self._foreign(record, item):
                 continue
             out.append(item)
         return sorted(out, key=lambda o: (o.buy_date_ms or 0, o.order_id))
 
+    def maybe_ours(self, record: LedgerRecord, listed: Iterable[ListedOrder]) -> list[ListedOrder]:
+        """Every listed order that could be ours, however CAS shows it; none means none was placed."""
+        want = {d.lower() for d in record.order.get("domains", [])}
+        product = record.order.get("product")
+        since_ms = self._since_ms(record)
+        return [item for item in listed
+                if _domains(item.domain) & want and item.product_code == product
+                and (item.buy_date_ms is None or item.buy_date_ms >= since_ms)
+                and not self._foreign(record, item)]
+
     def run(self, record: LedgerRecord, creds: Credentials | None) -> Reconciled:
-        """Try once; never raises for CAS trouble (the key simply stays unknown)."""
+        """Ask CAS once; never raises for CAS trouble (the record simply stays unknown)."""
         domains = record.order.get("domains") or []
         if not domains:
-            return Reconciled(record, False, 0)
+            return Reconciled(record, UNRESOLVED, 0, reason="the record names no domain")
+        asked_at = self._clock()
         try:
-            listed = self.gateway.list_orders(str(domains[0]).removeprefix("*."), creds)
+            listing = self.gateway.list_orders(str(domains[0]).removeprefix("*."), creds)
         except RelayError as err:
             log.emit("reconcile.skipped", logging.WARNING, key=record.key, reason=err.code)
-            return Reconciled(record, False, 0)
-        found = self.candidates(record, listed)
+            return Reconciled(record, UNRESOLVED, 0, reason=f"ListUserCertificateOrder failed ({err.code})")
+        found = self.candidates(record, listing.orders)
+        cancelled = self._cancel_extras(record, found, creds) if len(found) > 1 and self.cancel_duplicates else ()
+        if cancelled and len(cancelled) == len(found) - 1:
+            found = found[:1]
+        if len(found) == 1:
+            return self._adopt(record, found[0], cancelled)
+        if not found:
+            settled_for = asked_at - (record.attempted_at or record.created_at)
+            if listing.complete and settled_for >= self.list_lag_seconds and not self.maybe_ours(record,
+                                                                                              listing.orders):
+                log.emit("reconcile.absent", key=record.key, domains=list(domains), waited_s=round(settled_for, 1))
+                return Reconciled(record, ABSENT, 0, cancelled)
+            reason = ("the listing is too early to prove anything" if settled_for < self.list_lag_seconds
+                      else "the listing was truncated" if not listing.complete
+                      else "an order that may be ours is listed in another shape")
+        else:
+            reason = f"{len(found)} orders match"
+        log.emit("reconcile.unresolved", logging.WARNING, key=record.key, candidates=len(found),
+                 domains=list(domains), reason=reason)
+        return Reconciled(record, UNRESOLVED, len(found), cancelled, reason)
+
+    def _cancel_extras(self, record: LedgerRecord, found: list[ListedOrder], creds: Credentials | None
+                       ) -> tuple[int, ...]:
         cancelled: list[int] = []
-        if len(found) > 1 and self.cancel_duplicates:
-            keep, extra = found[0], found[1:]
-            for dup in extra:
-                try:
-                    self.gateway.cancel_order(dup.order_id, creds)
-                    cancelled.append(dup.order_id)
-                except RelayError as err:
-                    log.emit("reconcile.cancel_failed", logging.ERROR, key=record.key, order_id=str(dup.order_id),
-                             reason=err.code)
-            if len(cancelled) == len(extra):
-                found = [keep]
-        if len(found) != 1:
-            log.emit("reconcile.unresolved", logging.WARNING, key=record.key, candidates=len(found),
-                     domains=list(domains))
-            return Reconciled(record, False, len(found), tuple(cancelled))
-        adopted = self.ledger.ordered(record, found[0].order_id, record.cas_request_id or "",
+        for dup in found[1:]:
+            try:
+                self.gateway.cancel_order(dup.order_id, creds)
+                cancelled.append(dup.order_id)
+            except RelayError as err:
+                log.emit("reconcile.cancel_failed", logging.ERROR, key=record.key, order_id=str(dup.order_id),
+                         reason=err.code)
+        return tuple(cancelled)
+
+    def _adopt(self, record: LedgerRecord, found: ListedOrder, cancelled: tuple[int, ...]) -> Reconciled:
+        adopted = self.ledger.ordered(record, found.order_id, record.cas_request_id or "",
                                       note="adopted by reconciliation")
-        log.emit("reconcile.adopted", key=record.key, order_id=str(found[0].order_id), cancelled=cancelled or None)
-        return Reconciled(adopted, adopted.order_id == found[0].order_id, 1, tuple(cancelled))
+        log.emit("reconcile.adopted", key=record.key, order_id=str(found.order_id), cancelled=list(cancelled) or None)
+        verdict = ADOPTED if adopted.order_id is not None else UNRESOLVED
+        return Reconciled(adopted, verdict, 1, cancelled)

@@ -46,6 +46,15 @@ class ListedOrder:
 
 
 @dataclass(frozen=True)
+class Listing:
+    """What ListUserCertificateOrder returned for one keyword, and whether that was all of it."""
+
+    orders: tuple[ListedOrder, ...]
+    #: Every page was read; only a complete listing can prove that an order is absent.
+    complete: bool
+
+
+@dataclass(frozen=True)
 class PackageState:
     product_code: str
     total: int
@@ -162,11 +171,12 @@ class CasGateway:
                                       getattr(body, "request_id", None))
         return PlacedOrder(order_id=int(body.order_id), request_id=str(body.request_id or ""))
 
-    def list_orders(self, keyword: str, creds: Credentials | None, max_pages: int = 5) -> list[ListedOrder]:
+    def list_orders(self, keyword: str, creds: Credentials | None, max_pages: int = 5) -> Listing:
         """CPACK orders whose domain matches ``keyword`` (CAS matches fuzzily), newest pages first."""
         from alibabacloud_cas20200407 import models
 
         out: list[ListedOrder] = []
+        complete = False
         for page in range(1, max_pages + 1):
             request = models.ListUserCertificateOrderRequest(order_type="CPACK", keyword=keyword, current_page=page,
                                                              show_size=50)
@@ -179,8 +189,9 @@ class CasGateway:
                                        str(item.status or ""), int(item.buy_date) if item.buy_date else None))
             total = int(body.total_count or 0) if body else 0
             if page * 50 >= total or not items:
+                complete = True
                 break
-        return out
+        return Listing(tuple(out), complete)
 
     def package_state(self, product_code: str, creds: Credentials | None) -> PackageState:
         from alibabacloud_cas20200407 import models

@@ -4,9 +4,10 @@ from .base import Claim, Ledger
 from .config import LedgerConfig, load
 from .key import derived_key, explicit_key, payload_hash
 from .persistence import open_store
-from .record import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, LedgerRecord
+from .record import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, DamagedRecord, LedgerRecord
 
 __all__ = [
-    "CLAIMED", "DELIVERED", "FAILED", "ORDERED", "UNKNOWN", "Claim", "Ledger", "LedgerConfig", "LedgerRecord",
+    "CLAIMED", "DELIVERED", "FAILED", "ORDERED", "UNKNOWN", "Claim", "DamagedRecord", "Ledger", "LedgerConfig",
+    "LedgerRecord",
     "derived_key", "explicit_key", "load", "open_store", "payload_hash",
 ]

@@ -7,8 +7,9 @@ The order of writes is what keeps money safe:
 3. ``ordered``      the OrderId is saved before any push, so a failing sink can never lose it.
 4. ``delivered``    per sink, after each confirms.
 
-A record in ``unknown`` (or a lapsed claim whose call had left) is never ordered again by casrelay;
-reconciliation adopts the order CAS lists, or an operator resolves the key.
+A record in ``unknown`` (or a lapsed claim whose call had left) is never ordered again blindly:
+reconciliation adopts the order CAS lists, or proves that none was placed, or an operator resolves
+the key. The sweep (``casrelay.sweep``) finds such records through ``open_records`` and finishes them.
 """
 
 from __future__ import annotations
@@ -79,14 +80,18 @@ class Ledger:
                         return Claim(taken, owned=True)
                     continue
                 # The owner died after the call left: the order may exist.
-                lapsed = current.evolve(state=UNKNOWN, claim_token=None, claim_expires_at=None, updated_at=now,
-                                        expires_at=None, note="the claim lapsed after the CAS call was sent",
-                                        deliveries={})
+                lapsed = self._lapsed(current, now)
                 if self.store.replace(lapsed, current.version):
                     return Claim(lapsed, owned=False)
                 continue
             return Claim(current, owned=False)
         raise StoreUnavailable("the ledger record kept changing under concurrent writers")
+
+    @staticmethod
+    def _lapsed(current: LedgerRecord, now: float) -> LedgerRecord:
+        return current.evolve(state=UNKNOWN, claim_token=None, claim_expires_at=None, updated_at=now,
+                              expires_at=None, note="the claim lapsed after the CAS call was sent",
+                              deliveries={}, settled=False)
 
     # --- transitions of an owned claim ---------------------------------------------------------
 
@@ -110,7 +115,7 @@ class Ledger:
             try:
                 return self._write(
                     record, state=ORDERED, order_id=order_id, cas_request_id=cas_request_id, claim_token=None,
-                    claim_expires_at=None, error=None, deliveries={}, note=note,
+                    claim_expires_at=None, error=None, deliveries={}, settled=False, parked_at=None, note=note,
                     expires_at=self._clock() + self.config.retention_seconds,
                 )
             except LostRace:
@@ -122,16 +127,18 @@ class Ledger:
                 record = latest
         raise StoreUnavailable(f"could not save the OrderId for {record.key}")
 
-    def failed(self, record: LedgerRecord, error: Mapping[str, Any]) -> LedgerRecord:
+    def failed(self, record: LedgerRecord, error: Mapping[str, Any], note: str | None = None) -> LedgerRecord:
         return self._write(record, state=FAILED, error=dict(error), claim_token=None, claim_expires_at=None,
-                           deliveries={}, expires_at=self._clock() + self.config.retention_seconds)
+                           deliveries={}, settled=False, parked_at=None, note=note,
+                           expires_at=self._clock() + self.config.retention_seconds)
 
     def unknown(self, record: LedgerRecord, error: Mapping[str, Any], note: str) -> LedgerRecord:
         return self._write(record, state=UNKNOWN, error=dict(error), claim_token=None, claim_expires_at=None,
-                           deliveries={}, expires_at=None, note=note)
+                           deliveries={}, settled=False, expires_at=None, note=note)
 
     def delivered(self, record: LedgerRecord, sinks: Iterable[str], all_sinks: Iterable[str]) -> LedgerRecord:
-        """Record confirmed sinks, merging with writers that confirmed others meanwhile."""
+        """Record confirmed sinks, merging with writers that confirmed others meanwhile. Once every sink
+        has the current message the record is settled (an ``ordered`` one becomes ``delivered``)."""
         confirmed = list(sinks)
         everything = set(all_sinks)
         for _ in range(_MAX_RACES):
@@ -139,13 +146,12 @@ class Ledger:
             deliveries = dict(record.deliveries)
             for name in confirmed:
                 deliveries.setdefault(name, now)
-            state = record.state
-            if state == ORDERED and everything <= set(deliveries):
-                state = DELIVERED
-            if deliveries == record.deliveries and state == record.state:
+            settled = everything <= set(deliveries)
+            state = DELIVERED if record.state == ORDERED and settled else record.state
+            if deliveries == record.deliveries and state == record.state and settled == record.settled:
                 return record
             try:
-                return self._write(record, deliveries=deliveries, state=state)
+                return self._write(record, deliveries=deliveries, state=state, settled=settled)
             except LostRace:
                 latest = self.store.get(record.key)
                 if latest is None:
@@ -166,8 +172,50 @@ class Ledger:
             return None
         return self.ordered(record, order_id, record.cas_request_id or "", note=note)
 
+    # --- the sweep ---------------------------------------------------------------------------
+
+    def open_records(self, min_age_seconds: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        """Open records not written for ``min_age_seconds``, oldest first, and damaged keys met on the way."""
+        return self.store.scan_open(self._clock() - min_age_seconds, limit)
+
+    def take_for_sweep(self, record: LedgerRecord) -> LedgerRecord | None:
+        """Count one more sweep on ``record`` with a conditional write; ``None`` when another writer (a
+        second sweep, a redelivery) moved it first. That write is what keeps two sweeps off one record."""
+        try:
+            return self._write(record, sweeps=record.sweeps + 1)
+        except LostRace:
+            return None
+
+    def lapse(self, record: LedgerRecord) -> LedgerRecord:
+        """A lapsed claim whose call had left becomes ``unknown`` (the sweep's side of ``claim``)."""
+        successor = self._lapsed(record, self._clock())
+        if not self.store.replace(successor, record.version):
+            raise LostRace(record.key)
+        return successor
+
+    def park(self, record: LedgerRecord) -> LedgerRecord:
+        """Stop reconciling ``record``: it waits for an operator, and its unknown message goes out once."""
+        return self._write(record, parked_at=self._clock(), deliveries={}, settled=False)
+
+    def purge_expired(self, limit: int) -> int:
+        return self.store.purge_expired(self._clock(), limit)
+
+    def needs_person(self, undelivered_after: float | None = None) -> list[LedgerRecord]:
+        """What the operator command lists: outcomes nobody could settle (unknown, parked or not), refusals,
+        claims that lapsed, and (with ``undelivered_after``) orders whose delivery has been pending longer."""
+        now = self._clock()
+
+        def wanted(r: LedgerRecord) -> bool:
+            if r.state == CLAIMED:
+                return r.claim_lapsed(now)
+            if r.state == ORDERED:
+                return undelivered_after is not None and r.updated_at <= now - undelivered_after
+            return True
+
+        return [r for r in self.store.scan([CLAIMED, ORDERED, FAILED, UNKNOWN]) if wanted(r)]
+
     def pending(self) -> list[LedgerRecord]:
-        return self.store.scan([UNKNOWN, FAILED])
+        return self.needs_person()
 
 
 __all__ = ["CLAIMED", "DELIVERED", "FAILED", "ORDERED", "UNKNOWN", "Claim", "Ledger"]

@@ -19,3 +19,11 @@ class StoreConfigError(LedgerError, ConfigError):
 
 class LostRace(LedgerError):
     """A conditional write found a newer version: another instance moved the record first."""
+
+
+class RecordUnreadable(StoreUnavailable):
+    """A stored record is damaged; the order stops with 503 rather than being treated as new."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"the ledger record for {key} cannot be read")
+        self.key = key

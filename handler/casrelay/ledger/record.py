@@ -11,7 +11,13 @@ States (the issue's vocabulary):
 - ``delivered`` every sink confirmed the downstream message (``deliveries`` lists them).
 - ``failed``    CAS refused the order, permanently; the error is kept and answered again.
 - ``unknown``   the call was sent and its outcome is unknown; nothing is ordered for this key again
-                until reconciliation adopts an order or an operator resolves it.
+                until reconciliation adopts an order, proves none was placed, or an operator resolves
+                it. After ``SWEEP_MAX_TRIES`` sweeps it is *parked* (``parked_at``): the sweep stops
+                reconciling it and ``ledger_admin`` lists it for a person.
+
+``settled`` says that every sink confirmed the record's current downstream message (for ``ordered``
+that is the move to ``delivered``). A record is *open*, and the sweep looks at it, until there is
+nothing left that a machine could finish.
 
 ``version`` makes every transition a conditional write: a store only replaces a record whose
 version is the one the writer read.
@@ -28,6 +34,11 @@ ORDERED = "ordered"
 DELIVERED = "delivered"
 FAILED = "failed"
 UNKNOWN = "unknown"
+STATES = frozenset({CLAIMED, ORDERED, DELIVERED, FAILED, UNKNOWN})
+
+
+class DamagedRecord(ValueError):
+    """A stored record that cannot be read back; never treated as "no record" (that would order again)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,12 @@ class LedgerRecord:
     #: Sink name -> time the current downstream message was confirmed.
     deliveries: dict[str, float] = field(default_factory=dict)
     note: str | None = None
+    #: Every sink confirmed the current downstream message.
+    settled: bool = False
+    #: How many sweeps worked on this record (the bound before parking).
+    sweeps: int = 0
+    #: When the sweep gave up and left the record to an operator.
+    parked_at: float | None = None
 
     def to_json(self) -> str:
         # A shallow dict: the nested fields are plain JSON already, and ``asdict`` would deep-copy them.
@@ -62,8 +79,35 @@ class LedgerRecord:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> LedgerRecord:
-        data = json.loads(text)
-        return cls(**data)
+        """Read a stored record, or raise ``DamagedRecord``: a row that is not what this code wrote must
+        stop the order (503), not look like a missing record (a second order) or crash (a 500)."""
+        try:
+            data = json.loads(text)
+            record = cls(**data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise DamagedRecord(f"unreadable ledger record ({type(exc).__name__})") from None
+        record._check()
+        return record
+
+    def _check(self) -> None:
+        def num(v: object) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool)
+
+        ok = (
+            isinstance(self.key, str) and isinstance(self.payload_hash, str) and self.state in STATES
+            and isinstance(self.version, int) and not isinstance(self.version, bool) and self.version >= 1
+            and num(self.created_at) and num(self.updated_at)
+            and all(v is None or num(v) for v in (self.expires_at, self.claim_expires_at, self.attempted_at,
+                                                  self.parked_at))
+            and (self.order_id is None or (isinstance(self.order_id, int) and not isinstance(self.order_id, bool)))
+            and isinstance(self.order, dict) and isinstance(self.source, dict)
+            and (self.error is None or isinstance(self.error, dict))
+            and isinstance(self.deliveries, dict) and all(num(v) for v in self.deliveries.values())
+            and isinstance(self.settled, bool) and isinstance(self.sweeps, int)
+            and (self.state not in (ORDERED, DELIVERED) or self.order_id is not None)
+        )
+        if not ok:
+            raise DamagedRecord("a ledger record has fields of the wrong type or an unknown state")
 
     def evolve(self, **changes: Any) -> LedgerRecord:
         """A successor of this record: same key, next version."""
@@ -74,3 +118,15 @@ class LedgerRecord:
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+    @property
+    def open(self) -> bool:
+        """Something is left that the sweep could finish: a claim that may lapse, a message a sink has
+        not confirmed, or an outcome still to reconcile."""
+        if self.state in (CLAIMED, ORDERED):
+            return True
+        if self.state == FAILED:
+            return not self.settled
+        if self.state == UNKNOWN:
+            return self.parked_at is None or not self.settled
+        return False

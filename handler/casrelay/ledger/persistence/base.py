@@ -39,5 +39,15 @@ class LedgerStore(ABC):
     def scan(self, states: Iterable[str] | None = None) -> list[LedgerRecord]:
         """Records in the given states (all when ``None``); for the operator command, not the hot path."""
 
+    @abstractmethod
+    def scan_open(self, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        """Open records (``LedgerRecord.open``) last written no later than ``before``, oldest first, at most
+        ``limit``; and the keys of damaged records met on the way. For the sweep, not the hot path."""
+
+    @abstractmethod
+    def purge_expired(self, now: float, limit: int) -> int:
+        """Delete up to ``limit`` records whose retention ended before ``now``; return how many. Stores whose
+        records expire by themselves (Redis) return 0."""
+
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release connections."""

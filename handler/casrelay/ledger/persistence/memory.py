@@ -56,3 +56,17 @@ class MemoryStore(LedgerStore):
         wanted = set(states) if states is not None else None
         with self._lock:
             return [r for r in self._records.values() if wanted is None or r.state in wanted]
+
+    def scan_open(self, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        with self._lock:
+            found = [r for r in self._records.values() if r.open and r.updated_at <= before]
+        return sorted(found, key=lambda r: (r.updated_at, r.key))[:limit], []
+
+    def purge_expired(self, now: float, limit: int) -> int:
+        with self._lock:
+            gone = [k for k, r in self._records.items() if r.expired(now)][:limit]
+            for key in gone:
+                record = self._records.pop(key)
+                if record.order_id is not None and self._orders.get(record.order_id) == key:
+                    del self._orders[record.order_id]
+            return len(gone)

@@ -3,6 +3,8 @@
 Each record is a hash (``v`` = version, ``d`` = JSON) and each conditional write is one Lua
 script, which Redis runs atomically: no WATCH/MULTI round trips and no window between the check
 and the write. Records that may be forgotten carry a Redis expiry; ``unknown`` records carry none.
+The same script keeps a sorted set of the open records, scored by their last write, which is the
+sweep's work list: so a sweep reads what needs work, not every key.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..exceptions import StoreUnavailable
-from ..record import LedgerRecord
+from ..exceptions import RecordUnreadable, StoreUnavailable
+from ..record import DamagedRecord, LedgerRecord
 from .base import LedgerStore
 
 PREFIX = "casrelay:ledger:"
 ORDER_PREFIX = "casrelay:order:"
+OPEN_SET = "casrelay:open"
 
 _WRITE_TAIL = """
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
@@ -24,6 +27,7 @@ if ARGV[5] ~= '' then
   redis.call('SET', KEYS[2], ARGV[6])
   if ARGV[4] == '' then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
 end
+if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6]) else redis.call('ZREM', KEYS[3], ARGV[6]) end
 return 1
 """
 _CREATE = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n" + _WRITE_TAIL
@@ -31,6 +35,7 @@ _REPLACE = "if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end\n" 
 _DELETE = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
 return 1
 """
 
@@ -58,14 +63,22 @@ class RedisStore(LedgerStore):
         order_key = f"{ORDER_PREFIX}{record.order_id}" if record.order_id is not None else f"{ORDER_PREFIX}-"
         expires = "" if record.expires_at is None else str(int(record.expires_at * 1000))
         return (
-            [PREFIX + record.key, order_key],
+            [PREFIX + record.key, order_key, OPEN_SET],
             ["" if expected is None else str(expected), str(record.version), record.to_json(), expires,
-             "" if record.order_id is None else "1", record.key],
+             "" if record.order_id is None else "1", record.key, "1" if record.open else "0",
+             repr(record.updated_at)],
         )
+
+    @staticmethod
+    def _decode(key: str, data: Any) -> LedgerRecord:
+        try:
+            return LedgerRecord.from_json(data)
+        except DamagedRecord:
+            raise RecordUnreadable(key) from None
 
     def get(self, key: str) -> LedgerRecord | None:
         data = self._call(self._client.hget, PREFIX + key, "d")
-        return LedgerRecord.from_json(data) if data else None
+        return self._decode(key, data) if data else None
 
     def create(self, record: LedgerRecord) -> bool:
         keys, args = self._args(record, None)
@@ -76,7 +89,7 @@ class RedisStore(LedgerStore):
         return bool(self._call(self._replace, keys=keys, args=args))
 
     def delete(self, key: str, expected_version: int) -> bool:
-        return bool(self._call(self._delete, keys=[PREFIX + key], args=[str(expected_version)]))
+        return bool(self._call(self._delete, keys=[PREFIX + key, OPEN_SET], args=[str(expected_version), key]))
 
     def find_by_order_id(self, order_id: int) -> str | None:
         value = self._call(self._client.get, f"{ORDER_PREFIX}{order_id}")
@@ -88,10 +101,38 @@ class RedisStore(LedgerStore):
         for name in self._call(lambda: list(self._client.scan_iter(match=PREFIX + "*", count=500))):
             data = self._call(self._client.hget, name, "d")
             if data:
-                record = LedgerRecord.from_json(data)
+                try:
+                    record = LedgerRecord.from_json(data)
+                except DamagedRecord:
+                    continue
                 if wanted is None or record.state in wanted:
                     out.append(record)
         return sorted(out, key=lambda r: r.key)
+
+    def scan_open(self, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        keys = self._call(self._client.zrangebyscore, OPEN_SET, "-inf", repr(before), start=0, num=limit)
+        names = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
+        if not names:
+            return [], []
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(PREFIX + name, "d")
+        values = self._call(pipe.execute)
+        records, damaged, gone = [], [], []
+        for name, data in zip(names, values, strict=True):
+            if not data:
+                gone.append(name)  # expired by Redis: drop it from the work list
+                continue
+            try:
+                records.append(LedgerRecord.from_json(data))
+            except DamagedRecord:
+                damaged.append(name)
+        if gone:
+            self._call(self._client.zrem, OPEN_SET, *gone)
+        return records, damaged
+
+    def purge_expired(self, now: float, limit: int) -> int:
+        return 0  # every record that may be forgotten carries a Redis expiry
 
     def close(self) -> None:
         self._client.close()

@@ -3,6 +3,11 @@
 SQLite serves one instance only (FC instances do not share ``/tmp``), so the function warns at start
 when it runs in FC with this store. Conditional writes are single statements (``INSERT OR IGNORE``,
 ``UPDATE … WHERE version = ?``), which SQLite executes atomically even across processes.
+
+Besides the record's JSON, each row keeps the columns the queries need: ``order_id`` (reconciliation
+never adopts one order for two keys), ``open`` and ``updated_at`` (the sweep's work list, oldest
+first) and ``expires_at`` (the sweep's purge). Expired rows are purged by the sweep, never on the
+order path.
 """
 
 from __future__ import annotations
@@ -10,11 +15,10 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable
 
-from ..exceptions import StoreUnavailable
-from ..record import LedgerRecord
+from ..exceptions import RecordUnreadable, StoreUnavailable
+from ..record import DamagedRecord, LedgerRecord
 from .base import LedgerStore
 
 _SCHEMA = """
@@ -24,25 +28,55 @@ CREATE TABLE IF NOT EXISTS ledger (
     state TEXT NOT NULL,
     order_id INTEGER,
     expires_at REAL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    open INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS ledger_order_id ON ledger(order_id);
 CREATE INDEX IF NOT EXISTS ledger_state ON ledger(state);
 """
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS ledger_open ON ledger(open, updated_at);
+CREATE INDEX IF NOT EXISTS ledger_expires ON ledger(expires_at) WHERE expires_at IS NOT NULL;
+"""
+
+
+def _row(record: LedgerRecord) -> tuple[object, ...]:
+    return (record.version, record.state, record.order_id, record.expires_at, record.to_json(),
+            1 if record.open else 0, record.updated_at)
 
 
 class SqliteStore(LedgerStore):
     def __init__(self, path: str) -> None:
         self.path = path
         self._local = threading.local()
-        self._last_sweep = 0.0
         directory = os.path.dirname(path)
         try:
             if directory:
                 os.makedirs(directory, exist_ok=True)
-            self._conn().executescript(_SCHEMA)
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            self._migrate(conn)
+            conn.executescript(_INDEXES)
         except (OSError, sqlite3.Error) as exc:
             raise StoreUnavailable(f"cannot open the SQLite ledger at {path}: {type(exc).__name__}") from None
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        """A ledger written before the sweep existed lacks ``open``/``updated_at``: add and fill them, so
+        the sweep sees the records that were already waiting."""
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(ledger)")}
+        if "open" in columns:
+            return
+        conn.execute("ALTER TABLE ledger ADD COLUMN open INTEGER NOT NULL DEFAULT 1")
+        conn.execute("ALTER TABLE ledger ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
+        for key, data in conn.execute("SELECT key, data FROM ledger").fetchall():
+            try:
+                record = LedgerRecord.from_json(data)
+            except DamagedRecord:
+                continue  # stays open, so the sweep reports it
+            conn.execute("UPDATE ledger SET open = ?, updated_at = ? WHERE key = ?",
+                         (1 if record.open else 0, record.updated_at, key))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -64,28 +98,26 @@ class SqliteStore(LedgerStore):
 
     def get(self, key: str) -> LedgerRecord | None:
         row = self._run("SELECT data FROM ledger WHERE key = ?", (key,)).fetchone()
-        return LedgerRecord.from_json(row[0]) if row else None
-
-    def _sweep(self) -> None:
-        now = time.time()
-        if now - self._last_sweep > 300:
-            self._last_sweep = now
-            self._run("DELETE FROM ledger WHERE expires_at IS NOT NULL AND expires_at < ?", (now,))
+        if not row:
+            return None
+        try:
+            return LedgerRecord.from_json(row[0])
+        except DamagedRecord:
+            raise RecordUnreadable(key) from None
 
     def create(self, record: LedgerRecord) -> bool:
-        self._sweep()
         cur = self._run(
-            "INSERT OR IGNORE INTO ledger (key, version, state, order_id, expires_at, data) VALUES (?, ?, ?, ?, ?, ?)",
-            (record.key, record.version, record.state, record.order_id, record.expires_at, record.to_json()),
+            "INSERT OR IGNORE INTO ledger (version, state, order_id, expires_at, data, open, updated_at, key) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (*_row(record), record.key),
         )
         return cur.rowcount == 1
 
     def replace(self, record: LedgerRecord, expected_version: int) -> bool:
         cur = self._run(
-            "UPDATE ledger SET version = ?, state = ?, order_id = ?, expires_at = ?, data = ? "
-            "WHERE key = ? AND version = ?",
-            (record.version, record.state, record.order_id, record.expires_at, record.to_json(), record.key,
-             expected_version),
+            "UPDATE ledger SET version = ?, state = ?, order_id = ?, expires_at = ?, data = ?, open = ?, "
+            "updated_at = ? WHERE key = ? AND version = ?",
+            (*_row(record), record.key, expected_version),
         )
         return cur.rowcount == 1
 
@@ -97,15 +129,35 @@ class SqliteStore(LedgerStore):
         row = self._run("SELECT key FROM ledger WHERE order_id = ?", (order_id,)).fetchone()
         return str(row[0]) if row else None
 
+    @staticmethod
+    def _read(rows: Iterable[tuple[str, str]]) -> tuple[list[LedgerRecord], list[str]]:
+        records, damaged = [], []
+        for key, data in rows:
+            try:
+                records.append(LedgerRecord.from_json(data))
+            except DamagedRecord:
+                damaged.append(key)
+        return records, damaged
+
     def scan(self, states: Iterable[str] | None = None) -> list[LedgerRecord]:
         if states is None:
-            rows = self._run("SELECT data FROM ledger ORDER BY key", ()).fetchall()
+            rows = self._run("SELECT key, data FROM ledger ORDER BY key", ()).fetchall()
         else:
             wanted = list(states)
             marks = ",".join("?" * len(wanted))
-            rows = self._run(f"SELECT data FROM ledger WHERE state IN ({marks}) ORDER BY key",  # noqa: S608
+            rows = self._run(f"SELECT key, data FROM ledger WHERE state IN ({marks}) ORDER BY key",  # noqa: S608
                              tuple(wanted)).fetchall()
-        return [LedgerRecord.from_json(r[0]) for r in rows]
+        return self._read(rows)[0]
+
+    def scan_open(self, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        rows = self._run("SELECT key, data FROM ledger WHERE open = 1 AND updated_at <= ? "
+                         "ORDER BY updated_at, key LIMIT ?", (before, limit)).fetchall()
+        return self._read(rows)
+
+    def purge_expired(self, now: float, limit: int) -> int:
+        cur = self._run("DELETE FROM ledger WHERE key IN (SELECT key FROM ledger WHERE expires_at IS NOT NULL "
+                        "AND expires_at < ? LIMIT ?)", (now, limit))
+        return max(cur.rowcount, 0)
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -1,0 +1,147 @@
+"""Promise: never two paid orders, never someone else's order. What reconciliation may adopt, and when an
+empty search proves that nothing was placed. A fake ListUserCertificateOrder answers; the ledger is real."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from casrelay.cas.gateway import ListedOrder, Listing
+from casrelay.errors import cas_unavailable
+from casrelay.ledger import Ledger, LedgerConfig, open_store
+from casrelay.reconcile import ABSENT, ADOPTED, CLOCK_MARGIN_SECONDS, UNRESOLVED, Reconciler
+
+NOW = 1_800_000_000.0
+ATTEMPT = NOW - 10
+
+
+@dataclass
+class FakeGateway:
+    orders: list[ListedOrder] = field(default_factory=list)
+    complete: bool = True
+    fail: bool = False
+    cancelled: list[int] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+
+    def list_orders(self, keyword, creds):
+        self.keywords.append(keyword)
+        if self.fail:
+            raise cas_unavailable("down")
+        return Listing(tuple(self.orders), self.complete)
+
+    def cancel_order(self, order_id, creds):
+        self.cancelled.append(order_id)
+
+
+def listed(order_id: int, domain: str = "a.example.com", product: str = "symantec-free-1-free",
+           status: str = "PAYED", bought: float | None = ATTEMPT + 1) -> ListedOrder:
+    return ListedOrder(order_id, domain, product, status, None if bought is None else int(bought * 1000))
+
+
+@pytest.fixture()
+def ledger() -> Ledger:
+    return Ledger(open_store("memory://"), LedgerConfig(), clock=lambda: NOW)
+
+
+def unknown(ledger: Ledger, key: str = "auto:a", domains=("a.example.com",), product="symantec-free-1-free"):
+    claim = ledger.claim(key, "h-" + key, {"domains": list(domains), "product": product}, {}, 60)
+    record = ledger.store.get(key)
+    assert claim.owned and record is not None
+    from dataclasses import replace
+
+    attempted = replace(record, version=record.version + 1, attempted_at=ATTEMPT)
+    assert ledger.store.replace(attempted, record.version)
+    return ledger.unknown(attempted, {"Code": "CasOutcomeUnknown"}, "timeout")
+
+
+def reconciler(ledger, gateway, lag=0, cancel=False):
+    return Reconciler(ledger, gateway, cancel, lag, clock=lambda: NOW)
+
+
+def test_exactly_one_matching_order_is_adopted(ledger):
+    gw = FakeGateway([listed(7)])
+    result = reconciler(ledger, gw).run(unknown(ledger), None)
+    assert result.verdict == ADOPTED and result.record.order_id == 7
+    assert gw.keywords == ["a.example.com"]
+
+
+def test_an_order_that_belongs_to_another_key_is_never_adopted(ledger):
+    other = unknown(ledger, key="auto:other")
+    ledger.ordered(other, 7, "r")
+    result = reconciler(ledger, FakeGateway([listed(7)]), lag=3600).run(unknown(ledger), None)
+    assert result.verdict == UNRESOLVED and result.record.order_id is None
+
+
+def test_an_order_placed_before_the_attempt_is_never_adopted(ledger):
+    early = ATTEMPT - CLOCK_MARGIN_SECONDS - 5
+    result = reconciler(ledger, FakeGateway([listed(7, bought=early)]), lag=3600).run(unknown(ledger), None)
+    assert result.verdict == UNRESOLVED and result.record.order_id is None
+
+
+def test_an_order_without_a_buy_date_is_never_adopted_nor_ruled_out(ledger):
+    result = reconciler(ledger, FakeGateway([listed(7, bought=None)])).run(unknown(ledger), None)
+    assert result.verdict == UNRESOLVED
+
+
+def test_an_order_of_another_product_code_is_never_adopted(ledger):
+    result = reconciler(ledger, FakeGateway([listed(7, product="geotrust-dv-1-starter")]), lag=3600).run(
+        unknown(ledger), None)
+    assert result.verdict == UNRESOLVED and result.record.order_id is None
+
+
+def test_an_order_for_a_different_domain_set_is_never_adopted(ledger):
+    record = unknown(ledger, domains=("a.example.com", "b.example.com"))
+    result = reconciler(ledger, FakeGateway([listed(7, domain="a.example.com")])).run(record, None)
+    assert result.verdict == UNRESOLVED  # and it may be ours in another shape, so it is not absent either
+
+
+def test_a_revoked_or_failed_order_is_not_adopted(ledger):
+    gw = FakeGateway([listed(7, status="REVOKED"), listed(8, status="CHECKED_FAIL")])
+    assert reconciler(ledger, gw).run(unknown(ledger), None).verdict == UNRESOLVED
+
+
+def test_two_matching_orders_are_ambiguous_unless_duplicates_may_be_cancelled(ledger):
+    gw = FakeGateway([listed(8, bought=ATTEMPT + 2), listed(7, bought=ATTEMPT + 1)])
+    assert reconciler(ledger, gw).run(unknown(ledger), None).verdict == UNRESOLVED
+    result = reconciler(ledger, gw, cancel=True).run(unknown(ledger, key="auto:b"), None)
+    assert result.verdict == ADOPTED and result.record.order_id == 7 and gw.cancelled == [8]
+
+
+def test_an_empty_complete_search_after_the_list_lag_proves_nothing_was_placed(ledger):
+    assert reconciler(ledger, FakeGateway([]), lag=5).run(unknown(ledger), None).verdict == ABSENT
+
+
+def test_an_empty_search_within_the_list_lag_proves_nothing(ledger):
+    assert reconciler(ledger, FakeGateway([]), lag=60).run(unknown(ledger), None).verdict == UNRESOLVED
+
+
+def test_a_truncated_search_never_proves_absence(ledger):
+    assert reconciler(ledger, FakeGateway([], complete=False)).run(unknown(ledger), None).verdict == UNRESOLVED
+
+
+def test_a_failed_search_proves_nothing(ledger):
+    assert reconciler(ledger, FakeGateway(fail=True)).run(unknown(ledger), None).verdict == UNRESOLVED
+
+
+@pytest.mark.parametrize("shape", [
+    listed(9, domain="a.example.com,c.example.com"),   # our name among others
+    listed(9, status="REVOKED"),                        # our order, already revoked
+])
+def test_an_order_that_may_be_ours_in_another_shape_keeps_it_from_being_absent(ledger, shape):
+    assert reconciler(ledger, FakeGateway([shape])).run(unknown(ledger), None).verdict == UNRESOLVED
+
+
+def test_someone_elses_order_for_the_same_name_does_not_keep_ours_from_being_absent(ledger):
+    other = unknown(ledger, key="auto:other")
+    ledger.ordered(other, 9, "r")
+    result = reconciler(ledger, FakeGateway([listed(9), listed(10, product="geotrust-dv-1-starter"),
+                                             listed(11, bought=ATTEMPT - CLOCK_MARGIN_SECONDS - 1)])).run(
+        unknown(ledger), None)
+    assert result.verdict == ABSENT
+
+
+def test_a_wildcard_order_is_searched_by_its_base_name(ledger):
+    gw = FakeGateway([])
+    reconciler(ledger, gw).run(unknown(ledger, domains=("*.a.example.com",), product="geotrust-dv-w-starter"), None)
+    assert gw.keywords == ["a.example.com"]
