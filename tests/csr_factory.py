@@ -2,6 +2,7 @@
 
     make_csr("www.example.com")                      # RSA-2048, CN=www.example.com
     make_csr("www.example.com", "ec256", sans=["www.example.com", "example.com"])
+    make_csr("www.example.com", other_sans=[x509.IPAddress(ipaddress.ip_address("192.0.2.1"))])
     make_csr(None, "rsa2048")                        # a subject with no CN
     make_csr("www.example.com", tamper=True)         # parses, but its signature does not verify
 
@@ -86,19 +87,22 @@ def make_csr(
     key: KeyKind = "rsa2048",
     sans: Sequence[str] = (),
     tamper: bool = False,
+    other_sans: Sequence[x509.GeneralName] = (),
 ) -> str:
     """A canonical PEM CSR (``\\n`` line ends) for ``cn`` signed with the cached ``key``.
 
     ``cn=None`` leaves the CN out of the subject. ``sans`` adds a subjectAltName extension with those
-    DNS names. ``tamper=True`` flips one bit inside the signed CertificationRequestInfo, so the
-    result still parses but its signature does not verify.
+    DNS names, and ``other_sans`` appends other GeneralName values (IP addresses, e-mail addresses,
+    URIs) after them. ``tamper=True`` flips one bit inside the signed CertificationRequestInfo, so
+    the result still parses but its signature does not verify.
     """
     attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, ORGANIZATION)]
     if cn is not None:
         attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, cn))
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name(attributes))
-    if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(s) for s in sans]), critical=False)
+    if sans or other_sans:
+        general_names = [*(x509.DNSName(s) for s in sans), *other_sans]
+        builder = builder.add_extension(x509.SubjectAlternativeName(general_names), critical=False)
     pk = private_key(key)
     algorithm = None if isinstance(pk, ed25519.Ed25519PrivateKey) else hashes.SHA256()
     pem = builder.sign(pk, algorithm).public_bytes(serialization.Encoding.PEM).decode("ascii")

@@ -88,6 +88,21 @@ json_values = st.recursive(
     max_leaves=20,
 )
 
+#: Public suffixes (ICANN section of the Public Suffix List) that generated host names end under, so that a
+#: name built by the rules is one a CA would certify.
+PUBLIC_SUFFIXES = ("com", "net", "org", "cn", "com.cn", "co.uk", "de", "io")
+#: Registrable labels put directly under a public suffix: ASCII in either case, Unicode, and punycode.
+REGISTRABLE_LABELS = ("example", "Example", "bücher", "例子", "xn--fiqs8s", "shop-1")
+
+
+@st.composite
+def registered_domains(draw: st.DrawFn) -> str:
+    """A domain registered under a real public suffix (``example.co.uk``), maybe with a subdomain level."""
+    suffix = draw(st.sampled_from(PUBLIC_SUFFIXES))
+    name = f"{draw(st.sampled_from(REGISTRABLE_LABELS))}.{suffix.upper() if draw(st.booleans()) else suffix}"
+    return f"dev.{name}" if draw(st.integers(0, 4)) == 0 else name
+
+
 #: Characters that break naive handling: lone surrogates (JSON can carry them), NUL and other controls,
 #: non-characters, a bidi override, an astral character, a combining mark.
 ODD_CHARACTERS = ("\ud800", "\udfff", "\x00", "\x1b", "\x7f", "\ufffe", "\uffff", "\u202e", "\U0001f600", "e\u0301")

@@ -31,6 +31,7 @@ EXPECTED = {
     "rawdata-mns.json": "batch",
     "rocketmq-driven.json": "batch",
     "rocketmq-streaming.json": "batch",
+    "timer-sweep.json": "sweep",
 }
 
 
@@ -66,6 +67,8 @@ def test_event_runs_through_local_invoke(embedded, name):
         assert all(i.trigger == _trigger_of(name) for i in invocation.batch.items)
         assert result["Counts"] == {"placed": len(invocation.batch.items)}, result
         assert {int(r["OrderId"]) for r in result["Results"]} == placed
+    elif expected == "sweep":
+        assert result["Trigger"] == "sweep" and result["Remaining"] == 0 and result["StoppedEarly"] is False
     elif expected == "placed":
         assert isinstance(result, dict) and result["OrderIdString"] == str(result["OrderId"])
         assert placed == {result["OrderId"]}

@@ -57,8 +57,6 @@ def _assert_each_key_won_once(outs: list[dict]) -> None:
         a, b = (set(o[kind]) for o in outs)
         assert not a & b, f"{len(a & b)} keys were won by both processes ({kind})"
         assert a | b == {f"race:{i}" for i in range(KEYS)}, f"some keys were won by nobody ({kind})"
-    # the race was real: both processes won some creates (they ran in lockstep, not one after the other)
-    assert outs[0]["create"] and outs[1]["create"]
 
 
 def test_two_processes_on_one_redis_never_both_win_a_key(redis_url):

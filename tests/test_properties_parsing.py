@@ -13,11 +13,11 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from casrelay.errors import RelayError
-from casrelay.triggers import BatchInvocation, DirectInvocation, HttpInvocation, classify
+from casrelay.triggers import BatchInvocation, DirectInvocation, HttpInvocation, TimerInvocation, classify
 from casrelay.triggers.batch import RecordProblem
 from tests.property_strategies import EVENTS, bounded, event_bytes, json_values, mutated, nested_json
 
-INVOCATION_TYPES = (HttpInvocation, DirectInvocation, BatchInvocation)
+INVOCATION_TYPES = (HttpInvocation, DirectInvocation, BatchInvocation, TimerInvocation)
 
 
 def assert_is_a_callers_error(err: RelayError) -> None:

@@ -14,19 +14,22 @@ import textwrap
 from functools import cache
 from typing import Any
 
+import idna
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from casrelay import config
 from casrelay.errors import InvalidOrder
+from casrelay.ledger.key import derived_key
 from casrelay.order import Order
 from casrelay.validation import KNOWN_PARAMETERS, validate_order
 from casrelay.validation.base import ACTION
 from casrelay.validation.csr import MAX_CSR_CHARS, CsrInfo, inspect_csr
+from casrelay.validation.domains import normalise_host
 from casrelay.validation.products import PRODUCT_CODES
 from casrelay.validation.tags import MAX_KEY, MAX_TAGS, MAX_VALUE
 from tests.csr_factory import BEGIN, END, body_lines, der_of, make_csr, pem_of
-from tests.property_strategies import any_text, bounded, json_scalars, mutated
+from tests.property_strategies import PUBLIC_SUFFIXES, any_text, bounded, json_scalars, mutated, registered_domains
 
 SETTINGS = config.load({})
 
@@ -69,8 +72,10 @@ PARAMETER_NAMES = [*sorted(KNOWN_PARAMETERS), "Tags.1.Key", "Tags.1.Value", "Tag
                    "Tags.999.Value", "Tags.1000.Key", "Domian", "validatetype"]
 REALISTIC_TEXT = (
     *PRODUCT_CODES, "DNS", "FILE", "EMAIL", ACTION, "XML", "JSON", "www.example.com", "*.example.com",
-    "a.example.com,b.example.com", "*.example.com,www.example.com", "bücher.example", "example", "1.2.3.4",
-    "-bad-.example.com", "a..example.com", "www.example.com.", "*.*.example.com", "tom.zhang@example.com",
+    "a.example.com,b.example.com", "*.example.com,www.example.com", "bücher.de", "example", "1.2.3.4",
+    "-bad-.example.com", "a..example.com", "www.example.com.", "www.example.com..", "*.*.example.com",
+    "co.uk", "*.co.uk", "printer.lan", "host.internal", "p\u0430ypal.com", "xn--pypal-4ve.com", "xn--zz.com",
+    "tom.zhang@example.com",
     "not-an-address", "13000000000", "+86 130 0000 0000", "call me", "Tom Zhang", "\x00", " ", "",
 )
 param_text = st.sampled_from(REALISTIC_TEXT) | any_text | any_csr
@@ -84,8 +89,7 @@ arbitrary_params = st.dictionaries(st.sampled_from(PARAMETER_NAMES) | any_text, 
 # Orders valid by construction, with the variations the validator normalises (case, Unicode names,
 # a trailing dot, white space around names, flat tags, numbers given as JSON numbers).
 ascii_label = st.from_regex(r"[a-z0-9]{1,8}(-[a-z0-9]{1,4})?", fullmatch=True)
-parent = st.sampled_from(["example.com", "example.org", "Example.NET", "bücher.example", "例子.测试", "xn--fiqs8s.cn",
-                          "dev.example.co.uk"])
+parent = registered_domains()  # every name ends under a real public suffix, as the rules require
 
 
 @st.composite
@@ -201,6 +205,137 @@ def test_orders_built_by_the_rules_are_accepted_and_their_cas_parameters_validat
     again = validate_order(order.cas_parameters(), SETTINGS)
     assert again == order
     assert again.cas_parameters() == order.cas_parameters()
+
+
+# --- the names themselves: trailing dots, homographs ---------------------------------------------------
+
+#: The full stops UTS 46 reads as a dot.
+DOTS = ".\u3002\uff0e\uff61"
+PAID_SINGLE = "geotrust-dv-1-starter"
+PAID_WILD = "geotrust-dv-w-starter"
+
+one_name = st.booleans().flatmap(lambda wild: host_names(1, wild)).map(lambda names: names[0].rstrip("."))
+name_text = (one_name | st.sampled_from(REALISTIC_TEXT) | any_text).filter(
+    lambda n: n and n == n.strip() and n[-1] not in DOTS)
+
+
+@given(name_text)
+@bounded(300)
+@example("www.example.com")
+@example("*.example.co.uk")
+@example("co.uk")
+@example("*")
+def test_a_name_with_one_trailing_dot_validates_like_the_name_without_it_and_with_two_is_refused(name):
+    plain, plain_err = normalise_host(name, "Domain")
+    dotted, dotted_err = normalise_host(name + ".", "Domain")
+    assert dotted == plain
+    assert (dotted_err and dotted_err.code) == (plain_err and plain_err.code)
+    for dots in ("..", ".\u3002", "..."):
+        _, err = normalise_host(name + dots, "Domain")
+        assert err is not None and err.code == "InvalidDomain.TrailingDot", err
+
+
+@given(st.tuples(st.integers(1, 5), st.booleans()).flatmap(lambda c: host_names(*c)))
+@bounded(100)
+def test_an_order_whose_names_carry_one_trailing_dot_is_the_same_order_with_the_same_key(names):
+    names = [n.rstrip(".") for n in names]
+    product = PAID_WILD if names[0].startswith("*.") else PAID_SINGLE
+    plain = validate_order({"ProductCode": product, "Domain": ",".join(names)}, SETTINGS)
+    dotted = validate_order({"ProductCode": product, "Domain": ",".join(n + "." for n in names)}, SETTINGS)
+    assert dotted == plain
+    assert derived_key(dotted) == derived_key(plain)
+    twice = validate_or_refuse({"ProductCode": product, "Domain": ",".join([*names, names[0] + ".."])})
+    assert isinstance(twice, InvalidOrder)
+    assert ("Domain", "InvalidDomain.TrailingDot") in {(e.field, e.code) for e in twice.errors}
+
+
+LATIN_LETTERS = "abcdefghijklmnopqrstuvwxyzéüñ"
+LOOKALIKE_LETTERS = "абвгдежзийклмнопрстуфхцчшщъыьэюяёαβγδεζηθικλμνξοπρστυφχψω"
+
+
+@st.composite
+def mixed_labels(draw: st.DrawFn) -> str:
+    """A valid IDN label with at least one Latin and one Cyrillic or Greek letter, maybe digits and a hyphen."""
+    chars = [draw(st.sampled_from(LATIN_LETTERS)), draw(st.sampled_from(LOOKALIKE_LETTERS)),
+             *draw(st.lists(st.sampled_from(LATIN_LETTERS + LOOKALIKE_LETTERS + "0123456789"), max_size=12))]
+    label = "".join(draw(st.permutations(chars)))
+    if draw(st.booleans()):
+        at = draw(st.integers(1, len(label) - 1))
+        label = label[:at] + "-" + label[at:]
+    return label.upper() if draw(st.booleans()) else label
+
+
+@st.composite
+def names_with_a_mixed_label(draw: st.DrawFn) -> str:
+    label = draw(mixed_labels())
+    where = draw(st.sampled_from(["leftmost", "registrable", "wildcard"]))
+    suffix = draw(st.sampled_from(PUBLIC_SUFFIXES))
+    name = {"leftmost": f"{label}.{draw(registered_domains())}", "registrable": f"www.{label}.{suffix}",
+            "wildcard": f"*.{label}.{suffix}"}[where]
+    if draw(st.booleans()):  # the same name already as punycode
+        prefix = "*." if name.startswith("*.") else ""
+        name = prefix + idna.encode(name.removeprefix(prefix), uts46=True).decode("ascii")
+    return name
+
+
+@given(names_with_a_mixed_label())
+@bounded(200)
+@example("p\u0430ypal.com")
+@example("xn--pypal-4ve.com")
+def test_a_label_mixing_a_latin_and_a_cyrillic_or_greek_letter_is_refused(name):
+    _, err = normalise_host(name, "Domain")
+    assert err is not None and err.code == "InvalidDomain.MixedScript", (name, err)
+    product = PAID_WILD if name.startswith("*.") else PAID_SINGLE
+    refused = validate_or_refuse({"ProductCode": product, "Domain": name})
+    assert isinstance(refused, InvalidOrder)
+    assert {(e.field, e.code) for e in refused.errors} == {("Domain", "InvalidDomain.MixedScript")}
+
+
+# --- a CSR's names: the CN, then its subjectAltNames -----------------------------------------------------
+
+
+def _a_label_form(name: str) -> str:
+    """A name as a DNSName SAN must carry it: ASCII, with the Unicode labels as punycode (case and dot kept)."""
+    prefix = "*." if name.startswith("*.") else ""
+    rest = name.removeprefix(prefix)
+    if rest.isascii():
+        return name
+    dot = "." if rest.endswith(".") else ""
+    return prefix + idna.encode(rest.removesuffix("."), uts46=True).decode("ascii") + dot
+
+
+def _bound_form(name: str) -> str:
+    """What the certificate binds for ``name``, worked out here independently of casrelay."""
+    prefix = "*." if name.startswith("*.") else ""
+    rest = name.removeprefix(prefix).removesuffix(".")
+    return prefix + idna.encode(rest, uts46=True).decode("ascii").lower()
+
+
+@st.composite
+def csr_name_sets(draw: st.DrawFn) -> tuple[str, list[str]]:
+    """A CN and SANs drawn from one pool of names (so SANs repeat the CN and each other), in varied spellings."""
+    pool = draw(host_names(draw(st.integers(1, 7)), draw(st.booleans())))
+    sans = draw(st.lists(st.sampled_from(pool) | st.just(pool[0].upper()), max_size=7))
+    if draw(st.booleans()):  # every name of the pool, so that more than 5 distinct names come up too
+        sans = [*draw(st.permutations(pool)), *sans]
+    return pool[0], sans
+
+
+@given(csr_name_sets())
+@bounded(60)
+def test_a_csr_binds_its_cn_followed_by_its_sans_each_once(case):
+    cn, sans = case
+    pem = make_csr(cn, "ec256", sans=[_a_label_form(s) for s in sans])
+    expected = tuple(dict.fromkeys(_bound_form(n) for n in (cn, *sans)))
+    product = PAID_WILD if cn.startswith("*.") else PAID_SINGLE
+    result = validate_or_refuse({"ProductCode": product, "Csr": pem})
+    if len(expected) <= 5:
+        assert isinstance(result, Order), result
+        assert result.domains == expected
+        assert reference(pem).names == expected
+    else:
+        assert isinstance(result, InvalidOrder)
+        assert {(e.field, e.code) for e in result.errors} == {("Csr", "InvalidDomain.TooMany")}
 
 
 # --- CSR inspection ------------------------------------------------------------------------------------

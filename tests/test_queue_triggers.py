@@ -307,15 +307,22 @@ def test_unrecognised_elements_of_a_recognised_batch_are_problems_in_their_place
     (cloudevent("oss:ObjectCreated", {"bucket": "b", "key": "k"}),
      "a CloudEvent of type 'oss:ObjectCreated' whose data is a JSON object with keys [bucket, key]"),
     ([cloudevent("dts:ConsumeMessage", {"x": 1})], "a CloudEvent of type 'dts:ConsumeMessage'"),
-    ({"triggerTime": "t", "triggerName": "timer", "payload": ""}, "keys [payload, triggerName, triggerTime]"),
+    ({"triggerTime": "t", "payload": ""}, "keys [payload, triggerTime]"),
     ({"Message": js(order())}, "keys [Message]"),
-], ids=["numbers", "empty", "strings", "unknown-cloudevent", "dts", "timer", "message-only"])
+], ids=["numbers", "empty", "strings", "unknown-cloudevent", "dts", "half-a-timer", "message-only"])
 def test_an_unrecognised_event_raises_saying_what_was_seen(event, seen):
     with pytest.raises(RelayError) as info:
         classify(js(event).encode())
     assert info.value.code == "MalformedRequest"
     assert seen in info.value.message
     assert "queue trigger event" in info.value.message
+
+
+def test_a_timer_event_is_a_timer_invocation_that_runs_the_sweep():
+    from casrelay.triggers import TimerInvocation
+
+    invocation = classify(js({"triggerTime": "2026-12-01T00:00:00Z", "triggerName": "sweep", "payload": "x"}).encode())
+    assert invocation == TimerInvocation("sweep", "2026-12-01T00:00:00Z", "x")
 
 
 def test_a_cloudevent_of_an_application_type_carrying_an_order_is_an_eventbridge_record():

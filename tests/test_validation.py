@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from functools import cache
 
@@ -15,10 +16,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from casrelay import config
-from casrelay.errors import FieldError, InvalidOrder
+from casrelay.errors import FieldError, InvalidOrder, UnreadableMessage
+from casrelay.jsontext import DuplicateKeyError, loads_strict
 from casrelay.order import Order
+from casrelay.records import OrderRecord
+from casrelay.triggers import BatchInvocation, RecordProblem, classify
 from casrelay.validation import validate_order
 from casrelay.validation.products import PRODUCT_CODES
+from devkit.fc_local import load_index, make_context
 from tests.csr_factory import BEGIN, END, body_lines, make_csr, private_key
 
 SETTINGS = config.load({})
@@ -600,3 +605,114 @@ def test_cas_parameters_of_a_full_order():
 
 def test_cas_parameters_of_a_minimal_order_hold_only_what_was_given():
     assert accept({"Domain": HOST}).cas_parameters() == {"ProductCode": "symantec-free-1-free", "Domain": HOST}
+
+
+# --- JSON that gives a key twice -------------------------------------------------------------
+#
+# json.loads keeps the last of two equal keys, so {"DryRun": true, "DryRun": false} would be a paid order;
+# which value the sender meant cannot be known, so such JSON is refused wherever an order is read from it.
+
+DUPLICATE_DRY_RUN = '{"Domain": "www.example.com", "DryRun": true, "DryRun": false}'
+DUPLICATE_TAG_VALUE = '{"Domain": "www.example.com", "Tags": [{"Key": "env", "Value": "a", "Value": "b"}]}'
+DUPLICATE_EMAIL = '{"Domain": "www.example.com", "Email": "tom.zhang@example.com", "Email": "ops@example.org"}'
+
+
+def test_the_strict_json_loader_names_a_key_repeated_at_any_depth():
+    assert loads_strict('{"a": [{"b": 1}, {"b": 2}], "c": {"b": 3}}') == {"a": [{"b": 1}, {"b": 2}], "c": {"b": 3}}
+    for text, key in [(DUPLICATE_DRY_RUN, "DryRun"), (DUPLICATE_TAG_VALUE, "Value"),
+                      ('[[{"x": {"y": 1, "y": 1}}]]', "y")]:
+        with pytest.raises(DuplicateKeyError) as info:
+            loads_strict(text)
+        assert info.value.key == key
+        assert isinstance(info.value, ValueError)
+
+
+@pytest.mark.parametrize("content_type", ["application/json", None])
+def test_a_json_body_with_a_duplicate_key_is_refused_naming_the_key(client, embedded, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    res = client.request(DUPLICATE_DRY_RUN, headers=headers)
+    assert res["statusCode"] == 400, res["body"]
+    doc = client.json(res)
+    assert doc["Code"] == "MalformedRequest"
+    assert [(e["Field"], e["Code"]) for e in doc["Errors"]] == [("DryRun", "DuplicateKey")]
+    assert "'DryRun'" in doc["Message"]
+    assert embedded.emulator.orders() == []
+
+
+def test_a_json_body_with_a_duplicate_key_inside_tags_is_refused_naming_the_key(client, embedded):
+    res = client.request(DUPLICATE_TAG_VALUE, headers={"Content-Type": "application/json"})
+    assert res["statusCode"] == 400, res["body"]
+    assert [(e["Field"], e["Code"]) for e in client.json(res)["Errors"]] == [("Value", "DuplicateKey")]
+    assert embedded.emulator.orders() == []
+
+
+def test_a_duplicate_key_error_names_the_key_cut_short_and_never_a_value(client):
+    res = client.request(DUPLICATE_EMAIL, headers={"Content-Type": "application/json"})
+    assert res["statusCode"] == 400
+    assert "tom.zhang" not in res["body"] and "ops@" not in res["body"]
+    assert [e["Field"] for e in client.json(res)["Errors"]] == ["Email"]
+    long_key = "K" * 100
+    res = client.request(f'{{"Domain": "www.example.com", "{long_key}": 1, "{long_key}": 2}}',
+                         headers={"Content-Type": "application/json"})
+    [error] = client.json(res)["Errors"]
+    assert error["Field"] == "K" * 37 + "..." and error["Code"] == "DuplicateKey"
+    assert long_key not in res["body"]
+
+
+@pytest.mark.parametrize("text", [DUPLICATE_DRY_RUN, DUPLICATE_TAG_VALUE])
+def test_a_direct_invocation_with_a_duplicate_key_is_refused_naming_the_key_and_places_no_order(embedded, text):
+    result = load_index().handler(text.encode(), make_context())
+    assert result["Code"] == "MalformedRequest", result
+    assert [(e["Field"], e["Code"]) for e in result["Errors"]] == [(loads_strict_key(text), "DuplicateKey")]
+    assert embedded.emulator.orders() == []
+
+
+def loads_strict_key(text: str) -> str:
+    with pytest.raises(DuplicateKeyError) as info:
+        loads_strict(text)
+    return info.value.key
+
+
+def _mns_event(body: str, message_id: str) -> dict[str, object]:
+    return {"id": f"ce-{message_id}", "source": "MNS-test", "specversion": "1.0", "type": "mns:Queue:SendMessage",
+            "data": {"requestId": "r", "messageId": message_id, "messageBody": body}}
+
+
+@pytest.mark.parametrize("encode", [str, lambda t: base64.b64encode(t.encode()).decode()], ids=["text", "base64"])
+def test_a_queue_message_with_a_duplicate_key_is_unreadable_naming_the_field_and_key(encode):
+    event = [_mns_event('{"Domain": "a.example.com"}', "m-0"), _mns_event(encode(DUPLICATE_TAG_VALUE), "m-1")]
+    invocation = classify(json.dumps(event).encode())
+    assert isinstance(invocation, BatchInvocation)
+    good, bad = invocation.batch.items
+    assert isinstance(good, OrderRecord) and good.params == {"Domain": "a.example.com"}
+    assert isinstance(bad, RecordProblem) and bad.message_id == "m-1"
+    assert isinstance(bad.error, UnreadableMessage) and not bad.error.transient
+    assert [(e.field, e.code) for e in bad.error.errors] == [("data.messageBody", "DuplicateKey")]
+    assert "'Value'" in bad.error.message and "data.messageBody" in bad.error.message
+
+
+def test_a_decoded_queue_message_with_a_duplicate_key_is_set_aside_while_the_others_proceed():
+    """RabbitMQ and Kafka's JSON format deliver the order as an object inside the event itself."""
+    def rabbitmq(body: str, message_id: str) -> str:
+        event = {"id": f"ce-{message_id}", "source": "RabbitMQ-test", "specversion": "1.0",
+                 "type": "amqp:Queue:SendMessage",
+                 "data": {"envelope": {"deliveryTag": 1}, "body": "BODY", "props": {"messageId": message_id}}}
+        return json.dumps(event).replace('"BODY"', body)  # the body as it arrives: JSON text, keys and all
+    text = "[" + ",".join([rabbitmq('{"Domain": "a.example.com"}', "m-0"), rabbitmq(DUPLICATE_DRY_RUN, "m-1"),
+                           rabbitmq('{"Domain": "c.example.com"}', "m-2")]) + "]"
+    invocation = classify(text.encode())
+    assert isinstance(invocation, BatchInvocation)
+    first, bad, last = invocation.batch.items
+    assert isinstance(first, OrderRecord) and isinstance(last, OrderRecord)
+    assert isinstance(bad, RecordProblem) and bad.message_id == "m-1"
+    assert [(e.field, e.code) for e in bad.error.errors] == [("data.body", "DuplicateKey")]
+
+
+def test_a_queued_order_with_a_duplicate_key_is_reported_and_not_placed(embedded):
+    event = {"TopicOwner": "1186", "TopicName": "cert-orders", "MessageId": "M-dup", "Message": DUPLICATE_DRY_RUN}
+    summary = load_index().handler(json.dumps(event).encode(), make_context())
+    assert summary["Transient"] == 0 and summary["Counts"] == {"invalid": 1}
+    assert embedded.emulator.orders() == []
+    [reported] = embedded.pushed()
+    assert reported["Type"] == "certificate.order.failed"
+    assert [e["Code"] for e in reported["Error"]["Errors"]] == ["DuplicateKey"]

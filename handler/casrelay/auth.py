@@ -8,6 +8,9 @@ does the HMAC, the 5-minute timestamp tolerance and the constant-time comparison
 
 A replayed request (same id, same body, within the tolerance) is not refused here: by the spec it is
 a retry of the same message, and answering a retry the same way is the ledger's job, not auth's.
+That holds only because nothing outside the signature (``webhook-id.webhook-timestamp.body``) can
+change the order or its key: ``triggers.http.unsigned_inputs`` refuses a query parameter or an
+``Idempotency-Key`` header that the signed body does not repeat exactly.
 """
 
 from __future__ import annotations

@@ -7,8 +7,11 @@ the variable's name, instead of surfacing later as a confusing error in the midd
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -107,13 +110,101 @@ def is_loopback_host(endpoint: str) -> bool:
         return False
 
 
-def load(env: Mapping[str, str] | None = None) -> Settings:
-    """Build ``Settings`` from ``env`` (the process environment by default) or raise ``ConfigError``."""
-    env = os.environ if env is None else env
+#: Standard Webhooks secrets are 24 to 64 random bytes; a shorter key is guessable.
+MIN_WEBHOOK_SECRET_BYTES = 24
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+_REGION = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+#: Credential values are printable ASCII without spaces; an STS token is the longest, a few KiB.
+_CREDENTIAL = re.compile(r"[\x21-\x7e]+")
+CREDENTIAL_VARIABLES = (("ALIBABA_CLOUD_ACCESS_KEY_ID", 128), ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", 256),
+                        ("ALIBABA_CLOUD_SECURITY_TOKEN", 16384))
+
+
+def whsec_key(secret: str) -> bytes | None:
+    """The key of a ``whsec_<base64>`` secret (padding optional), or None when it is not that."""
+    if not secret.startswith("whsec_"):
+        return None
+    raw = secret[len("whsec_"):]
+    try:
+        return base64.b64decode(raw + "=" * (-len(raw) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _webhook_secrets(env: Mapping[str, str]) -> tuple[str, ...]:
+    secrets = tuple(env.get("WEBHOOK_SECRETS", "").split())
+    for i, secret in enumerate(secrets, 1):
+        if not secret.startswith("whsec_"):
+            raise ConfigError(f"WEBHOOK_SECRETS entry {i} does not start with whsec_")
+        key = whsec_key(secret)
+        if key is None:
+            raise ConfigError(f"WEBHOOK_SECRETS entry {i} is not whsec_ followed by base64")
+        if len(key) < MIN_WEBHOOK_SECRET_BYTES:
+            raise ConfigError(f"WEBHOOK_SECRETS entry {i} is {len(key)} bytes; Standard Webhooks needs at least "
+                              f"{MIN_WEBHOOK_SECRET_BYTES}")
+    return secrets
+
+
+def _valid_host(host: str) -> bool:
+    """An IP literal, or a DNS name in ASCII (LDH labels of 1-63 characters, 253 in all)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _cas_endpoint(env: Mapping[str, str]) -> str:
+    from urllib.parse import urlsplit
 
     endpoint = env.get("CAS_ENDPOINT", "").strip() or DEFAULT_CAS_ENDPOINT
     if "://" in endpoint or "/" in endpoint:
         raise ConfigError("CAS_ENDPOINT is a host or host:port (no scheme, no path), e.g. cas.aliyuncs.com")
+    usage = ("CAS_ENDPOINT must be a host name (in ASCII; punycode for IDN) or an IP address ([...] for IPv6), "
+             "with an optional :port from 1 to 65535, e.g. cas.aliyuncs.com")
+    try:
+        parts = urlsplit(f"//{endpoint}")
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        raise ConfigError(usage) from None
+    if parts.username is not None or parts.query or parts.fragment or not _valid_host(host) \
+            or (port is not None and not 1 <= port <= 65535) or (":" in host and not endpoint.startswith("[")):
+        raise ConfigError(usage)
+    return endpoint
+
+
+def _cas_ca_file(env: Mapping[str, str]) -> str | None:
+    ca_file = env.get("CAS_CA_FILE", "").strip() or None
+    if ca_file is None:
+        return None
+    if not (os.path.isabs(ca_file) and os.path.isfile(ca_file)):
+        raise ConfigError("CAS_CA_FILE must be the absolute path of a readable PEM file of CA certificates")
+    import ssl  # only a deployment with its own CA pays for loading it here
+
+    try:
+        ssl.create_default_context(cafile=ca_file)
+    except (OSError, ValueError, ssl.SSLError):
+        raise ConfigError("CAS_CA_FILE must be the absolute path of a readable PEM file of CA certificates; "
+                          "this file holds no certificate that can be loaded") from None
+    return ca_file
+
+
+def _check_credentials(env: Mapping[str, str]) -> None:
+    """The ``ALIBABA_CLOUD_*`` credentials, when set, must be sendable: a value the SDK cannot put in a
+    header fails only while the paid call is being sent, where it looks like an unknown outcome."""
+    for name, limit in CREDENTIAL_VARIABLES:
+        value = env.get(name, "").strip()
+        if value and not (len(value) <= limit and _CREDENTIAL.fullmatch(value)):
+            raise ConfigError(f"{name} must be printable ASCII without spaces, at most {limit} characters")
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Build ``Settings`` from ``env`` (the process environment by default) or raise ``ConfigError``."""
+    env = os.environ if env is None else env
+
+    endpoint = _cas_endpoint(env)
     protocol = env.get("CAS_PROTOCOL", "").strip().lower() or "https"
     if protocol not in ("https", "http"):
         raise ConfigError(f"CAS_PROTOCOL must be https or http, got {protocol[:20]!r}")
@@ -121,6 +212,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("CAS_PROTOCOL=http is allowed only for a loopback CAS_ENDPOINT (the local emulator)")
 
     region = env.get("CAS_REGION", "").strip() or DEFAULT_CAS_REGION
+    if not (len(region) <= 64 and _REGION.fullmatch(region)):
+        raise ConfigError("CAS_REGION must be a region id such as cn-hangzhou or ap-southeast-1")
 
     from .validation.products import PRODUCT_CODES  # the list of products lives with the rules
 
@@ -131,14 +224,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     auth = env.get("WEBHOOK_AUTH", "").strip().lower() or "standard"
     if auth not in ("standard", "none"):
         raise ConfigError("WEBHOOK_AUTH must be 'standard' (verify Standard Webhooks signatures) or 'none'")
-    secrets = tuple(env.get("WEBHOOK_SECRETS", "").split())
-    for i, secret in enumerate(secrets, 1):
-        if not secret.startswith("whsec_"):
-            raise ConfigError(f"WEBHOOK_SECRETS entry {i} does not start with whsec_")
-
-    ca_file = env.get("CAS_CA_FILE", "").strip() or None
-    if ca_file is not None and not (os.path.isabs(ca_file) and os.path.isfile(ca_file)):
-        raise ConfigError("CAS_CA_FILE must be the absolute path of a readable PEM file of CA certificates")
+    secrets = _webhook_secrets(env)
+    ca_file = _cas_ca_file(env)
+    _check_credentials(env)
 
     return Settings(
         cas_endpoint=endpoint,

@@ -96,6 +96,36 @@ def unauthenticated(reason: str) -> Unauthenticated:
     )
 
 
+class UnsignedInput(BadRequest):
+    """A signed request that carries an order input outside what its signature covers.
+
+    Standard Webhooks signs ``webhook-id.webhook-timestamp.body`` and nothing else, so a query
+    parameter or an ``Idempotency-Key`` header could be changed or added by anyone who holds one
+    signed request: each such resend would be a new paid order.
+    """
+
+
+#: The ``Code`` of ``UnsignedInput``; also each of its field errors' code.
+UNSIGNED_PARAMETER = "UnsignedParameter"
+
+
+def unsigned_input(fields: Iterable[tuple[str, str]]) -> UnsignedInput:
+    """``fields`` holds (parameter, what is wrong with it) pairs; the parameter names come from the
+    request, so each is cut short."""
+    errs = tuple(FieldError(name if len(name) <= 64 else name[:61] + "...", UNSIGNED_PARAMETER, problem)
+                 for name, problem in fields)
+    names = ", ".join(dict.fromkeys(e.field for e in errs))
+    return UnsignedInput(
+        400, UNSIGNED_PARAMETER,
+        f"{len(errs)} order input(s) outside the signed body: {names}. The query string and the "
+        "Idempotency-Key header are not covered by the Standard Webhooks signature (it signs "
+        "webhook-id.webhook-timestamp.body only), so with WEBHOOK_AUTH=standard every order parameter, "
+        "IdempotencyKey included, must go in the signed body; the query string may only repeat the body's "
+        "values exactly, or carry Format",
+        errs,
+    )
+
+
 class RouteNotFound(RelayError):
     pass
 
@@ -152,11 +182,13 @@ class MissingCredentials(RelayError):
 
 
 def missing_credentials() -> MissingCredentials:
+    # Transient on purpose: once the role is fixed, a redelivery orders; acknowledging would lose the order.
     return MissingCredentials(
         503,
         "MissingCredentials",
         "the function has no Alibaba Cloud credentials: give it a role, or set ALIBABA_CLOUD_ACCESS_KEY_ID "
         "and ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        transient=True,
     )
 
 
@@ -293,6 +325,21 @@ def stored_failure(error: dict[str, Any]) -> RelayError:
     status = error.get("Status")
     return CasRefused(status if isinstance(status, int) else 400, str(error.get("Code", "CasRefused")),
                       str(error.get("Message", "CAS refused this order earlier")), errors)
+
+
+#: The code of ``NotOrdered``; a ledger record failed with it may be ordered again by the next arrival.
+NOT_ORDERED_CODE = "CasNotOrdered"
+
+
+class NotOrdered(RelayError):
+    """Reconciliation proved that an attempt whose answer was lost placed no order: nothing was spent."""
+
+
+def not_ordered(waited_seconds: float) -> NotOrdered:
+    return NotOrdered(
+        503, NOT_ORDERED_CODE,
+        f"CAS placed no order for this request (none was listed {waited_seconds:.0f} s after the attempt); nothing "
+        "was spent; send the order again to place it", retry_after=1, transient=True, headers={"Retry-After": "1"})
 
 
 def no_package_left(product_code: str) -> CasRefused:

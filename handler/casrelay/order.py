@@ -12,7 +12,8 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Order:
     product_code: str
-    #: The names the certificate will bind: the CSR's CN when a CSR is given, else the Domain list.
+    #: The names the certificate will bind: when a CSR is given, its CN and then its subjectAltName DNS
+    #: names, each once; else the Domain list.
     domains: tuple[str, ...]
     domain_param: str | None = None
     csr: str | None = None

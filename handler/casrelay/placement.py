@@ -31,10 +31,10 @@ from .config import Settings
 from .delivery import Delivered, Delivery, error_doc
 from .errors import (
     NOT_ORDERED_CODE,
-    CasError,
     CasFailed,
     CasOutcomeUnknown,
     CasRefused,
+    MissingCredentials,
     RelayError,
     cas_outcome_unknown,
     idempotency_conflict,
@@ -249,15 +249,16 @@ class Placement:
             placed = self._call(order, creds, key)
         except CasOutcomeUnknown as err:
             return self._unknown(current, creds, err)
-        except RelayError as err:
-            if resend_is_safe(err) or isinstance(err, CasFailed) or not isinstance(err, CasError):
-                # Refused before acting (or never sent, like missing credentials): a later arrival may order.
-                self._release(current)
-                raise
-            assert isinstance(err, CasRefused)
+        except CasRefused as err:
             # CAS looked at the order and refused it: permanent, and answered the same way next time.
             self._refused(current, err)
             raise
+        except RelayError as err:
+            if resend_is_safe(err) or isinstance(err, CasFailed | MissingCredentials):
+                # Refused before acting, or never sent: a later arrival may order.
+                self._release(current)
+                raise
+            return self._unknown(current, creds, err)  # anything else proves nothing
         except Exception as exc:  # a bug after the call left: the order may exist, so never retry blindly
             log.emit("internal.error", logging.ERROR, key=key, where=type(exc).__name__)
             return self._unknown(current, creds, cas_outcome_unknown("casrelay failed while placing the order"))

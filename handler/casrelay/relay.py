@@ -24,6 +24,8 @@ from .errors import (
     InvalidOrder,
     OutcomePending,
     RelayError,
+    UnsignedInput,
+    bad_request,
     internal_error,
     method_not_allowed,
     not_configured,
@@ -39,11 +41,13 @@ from .response import error_document, http_error, http_response, wants_xml
 from .sweep import Sweeper
 from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, TimerInvocation, classify
 from .triggers.http import HttpRequest, params_from_http
-from .validation.base import check_idempotency_header
+from .validation.base import KNOWN_PARAMETERS, check_idempotency_header
 
 ORDER_PATHS = ("/", "")
 DRY_RUN_ROOT = "CreateCertificateForPackageRequestDryRun"
 HEALTH_PATH = "/health"
+#: Input names a log line may carry as they are; any other name is the client's text (an e-mail, say).
+_NAMED_INPUTS = KNOWN_PARAMETERS | {"Idempotency-Key"}
 
 
 class TransientFailure(Exception):
@@ -83,6 +87,11 @@ class Relay:
             log.emit("event.rejected", logging.WARNING, fc_request_id=request_id, code=err.code, reason=err.message)
             return error_document(err, request_id)
         if isinstance(invocation, HttpInvocation):
+            if invocation.request is None:  # an HTTP event that cannot be read is still answered as HTTP
+                unreadable = invocation.error or bad_request("the HTTP trigger event cannot be read", "event")
+                log.emit("http.rejected", logging.WARNING, fc_request_id=request_id, status=unreadable.status,
+                         code=unreadable.code)
+                return http_error(unreadable, request_id, xml=False)
             return self.handle_http(invocation.request, context)
         if isinstance(invocation, BatchInvocation):
             return self.handle_batch(invocation, context)
@@ -154,7 +163,9 @@ class Relay:
             if len(req.body) > self.settings.max_body_bytes:
                 raise payload_too_large(len(req.body), self.settings.max_body_bytes)
             message_id = self._authenticate(req)
-            params = params_from_http(req)
+            # The signature covers the body only: with it on, the query string and the Idempotency-Key
+            # header may only repeat the signed body (README, "Inbound authentication").
+            params = params_from_http(req, signed_body_only=self.settings.webhook_auth_required)
             xml = wants_xml(params, req.header("accept"))
             key = check_idempotency_header(req.header("idempotency-key"))
             record = OrderRecord(params=params, trigger="http", message_id=message_id, idempotency_key=key)
@@ -162,7 +173,11 @@ class Relay:
                 return http_response(200, self.placement.dry_run(record, context), xml, root=DRY_RUN_ROOT)
             return self._http_placed(self.place(record, context), xml)
         except RelayError as err:
-            if err.status in (401, 404, 405, 413, 415, 503) and err.code != "CasUnavailable":
+            if isinstance(err, UnsignedInput):  # a possible replay: say which inputs, by known name only
+                log.emit("http.rejected", logging.WARNING, fc_request_id=request_id, status=err.status,
+                         code=err.code, fields=sorted({e.field if e.field in _NAMED_INPUTS else "(other)"
+                                                       for e in err.errors}))
+            elif err.status in (401, 404, 405, 413, 415, 503) and err.code != "CasUnavailable":
                 log.emit("http.rejected", logging.WARNING, fc_request_id=request_id, status=err.status,
                          code=err.code, path=req.path[:80], method=req.method[:10])
             return http_error(err, request_id, xml)

@@ -135,7 +135,8 @@ class Sweeper:
             return "delivered" if not self.delivery.deliver(record, duplicate=True).pending_sinks else "pending"
         if record.state == FAILED:
             return "failure_delivered" if not self.delivery.push_failed(record)[1] else "pending"
-        assert record.state == UNKNOWN
+        if record.state != UNKNOWN:
+            return "settled"  # nothing left to do (another writer finished it, or it was never open)
         if record.parked_at is not None:
             return "parked" if not self.delivery.push_unknown(record)[1] else "pending"
         return self._reconcile(record, creds)

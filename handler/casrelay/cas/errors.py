@@ -77,6 +77,8 @@ DEPLOYMENT_CODES = {
     "InvalidApi.NotFound": "[G1]",
     "UnsupportedHTTPMethod": "[G1][G3]",
 }
+#: Families of the codes above: the STS token or the AccessKey of this very request was refused.
+DEPLOYMENT_PREFIXES = ("InvalidAccessKeyId.", "InvalidSecurityToken.")
 #: The package is empty or was never bought [C10]: refused, nothing spent.
 QUOTA_CODES = {
     "NotRemainCount": "no package left for this ProductCode; buy more certificate packages",
@@ -116,7 +118,7 @@ def _from_response(exc: Any) -> RelayError:
         return cas_throttled(code, _retry_after_seconds(getattr(exc, "retry_after", None)), request_id)
     if code in QUOTA_CODES:
         return cas_refused(402, code, QUOTA_CODES[code], request_id)
-    if code in RESEND_SAFE or code in DEPLOYMENT_CODES:
+    if code in RESEND_SAFE or code in DEPLOYMENT_CODES or code.startswith(DEPLOYMENT_PREFIXES):
         return cas_failed(code, "check the function's credentials, role policy and clock", request_id)
     if 400 <= status < 500 and code.startswith(PARAMETER_PREFIXES):
         field = code.split(".", 1)[1] if "." in code else "order"

@@ -40,6 +40,15 @@ class LedgerConfig:
     reconcile_list_lag_seconds: int = DEFAULT_LIST_LAG
 
 
+def _tag_key(env: Mapping[str, str]) -> str:
+    """The tag key goes into every paid call: CAS's tag rules, checked before one is spent on it."""
+    raw = env.get("ORDER_TAG_KEY", "casrelay-idempotency-key").strip()
+    if raw and (len(raw) > 128 or not raw.isprintable() or raw.lower().startswith(("aliyun", "acs:"))):
+        raise LedgerConfigError("ORDER_TAG_KEY must be 1 to 128 printable characters and must not start with "
+                                "'aliyun' or 'acs:' (empty turns tagging off)")
+    return raw
+
+
 def load(env: Mapping[str, str] | None = None) -> LedgerConfig:
     env = os.environ if env is None else env
     return LedgerConfig(
@@ -49,7 +58,7 @@ def load(env: Mapping[str, str] | None = None) -> LedgerConfig:
         claim_seconds=env_int(env, "IDEMPOTENCY_CLAIM_SECONDS", DEFAULT_CLAIM_SECONDS, 5, 86400, LedgerConfigError),
         precheck_quota=env_flag(env, "PRECHECK_QUOTA", False, LedgerConfigError),
         cancel_duplicates=env_flag(env, "CANCEL_DUPLICATE_ORDERS", False, LedgerConfigError),
-        order_tag_key=env.get("ORDER_TAG_KEY", "casrelay-idempotency-key").strip(),
+        order_tag_key=_tag_key(env),
         sweep_min_age_seconds=env_int(env, "SWEEP_MIN_AGE_SECONDS", DEFAULT_SWEEP_MIN_AGE, 0, 86400,
                                       LedgerConfigError),
         sweep_max_tries=env_int(env, "SWEEP_MAX_TRIES", DEFAULT_SWEEP_MAX_TRIES, 1, 1000, LedgerConfigError),

@@ -14,10 +14,10 @@ messages can share it, and deduplicating on it could drop an order.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import jsontext
 from ..errors import UnreadableMessage, unreadable_message
 from ..records import OrderRecord, looks_like_order
 from .batch import BatchItem, RecordProblem
@@ -127,7 +127,7 @@ def read_cloudevent(event: Mapping[str, Any], index: int, limit: int = MAX_PAYLO
     kind = KIND_BY_TYPE.get(event_type) if isinstance(event_type, str) else None
     if kind is not None and isinstance(data, str):  # a data object delivered as JSON text
         with contextlib.suppress(ValueError, RecursionError):
-            data = json.loads(data)
+            data = jsontext.loads_marking_duplicates(data)  # an order inside keeps its duplicate mark
     if kind is None:
         kind = raw_data_kind(data)
     if kind is None:

@@ -10,21 +10,26 @@ the notification's own keys, so nothing is ordered by mistake.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import bad_request
+from ..errors import RelayError, bad_request
+from ..jsontext import DuplicateKeyError, loads_marking_duplicates, loads_strict
 from ..records import OrderRecord, looks_like_order
 from .batch import Batch
 from .http import HttpRequest, parse_http_event
-from .payload import describe
+from .payload import describe, duplicate_key_request
 from .queue import read_queue_event
 
 
 @dataclass(frozen=True)
 class HttpInvocation:
-    request: HttpRequest
+    """An FC HTTP trigger event. When it has an HTTP event's shape but cannot be read, ``request`` is
+    None and ``error`` says why: it is still answered as HTTP (a dict with ``statusCode``), because FC
+    turns any other result into a 200 whose body is that result."""
+
+    request: HttpRequest | None
+    error: RelayError | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,19 @@ class TimerInvocation:
 Invocation = HttpInvocation | DirectInvocation | BatchInvocation | TimerInvocation
 
 
+def is_http_event(data: Any) -> bool:
+    """An FC HTTP trigger event: ``version`` ``v1`` with ``requestContext`` or ``rawPath``, whatever
+    their values (a damaged one must still be answered as HTTP)."""
+    return isinstance(data, dict) and data.get("version") == "v1" and ("requestContext" in data or "rawPath" in data)
+
+
+def _http_invocation(data: dict[str, Any]) -> HttpInvocation:
+    try:
+        return HttpInvocation(parse_http_event(data))
+    except RelayError as err:
+        return HttpInvocation(None, err)
+
+
 def is_timer_event(data: Any) -> bool:
     """Any timer event runs the sweep; an order never has these keys, and no queue event does either."""
     return isinstance(data, dict) and "triggerTime" in data and "triggerName" in data and not looks_like_order(data)
@@ -71,13 +89,15 @@ def classify(event: bytes | str | dict[str, Any] | list[Any], request_id: str | 
         data: Any = event
     else:
         try:
-            data = json.loads(text)
+            data = loads_strict(text)
+        except DuplicateKeyError as exc:
+            return _queue_event_despite(exc, text)
         except (ValueError, RecursionError):
             shown = text[:40].replace("\n", " ")
             raise bad_request(f"the event is not JSON (starts with {shown!r})", "event") from None
 
-    if isinstance(data, dict) and data.get("version") == "v1" and isinstance(data.get("requestContext"), dict):
-        return HttpInvocation(parse_http_event(data))
+    if is_http_event(data):
+        return _http_invocation(data)
     if is_timer_event(data):
         return TimerInvocation(str(data.get("triggerName"))[:128], str(data.get("triggerTime"))[:64],
                                str(data.get("payload") or "")[:256])
@@ -92,3 +112,19 @@ def classify(event: bytes | str | dict[str, Any] | list[Any], request_id: str | 
         "or RawData from MNS, RocketMQ, Kafka or RabbitMQ, or an MNS topic notification)",
         "event",
     )
+
+
+def _queue_event_despite(exc: DuplicateKeyError, text: str) -> BatchInvocation | HttpInvocation:
+    """An event that gives a key twice in one object is refused with a 400 naming the key (a direct
+    invocation's event is the order itself), unless it is a queue trigger's event: there only the
+    messages whose orders repeat a key are set aside, as unreadable, and the batch's other orders go on."""
+    data = loads_marking_duplicates(text)
+    if is_http_event(data):
+        return HttpInvocation(None, duplicate_key_request(exc, "the event"))
+    if isinstance(data, dict) and (("version" in data and "requestContext" in data) or looks_like_order(data)
+                                   or is_timer_event(data)):
+        raise duplicate_key_request(exc, "the event")
+    batch = read_queue_event(data)
+    if batch is None:
+        raise duplicate_key_request(exc, "the event")
+    return BatchInvocation(batch)

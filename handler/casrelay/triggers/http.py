@@ -7,6 +7,11 @@ An HTTP request may spread one order over its query string and its body (JSON or
 the API document's request example puts everything in the query. ``params_from_http`` merges them
 into one flat parameter map. A parameter given twice with two different values is refused: guessing
 which one the caller meant could order the wrong certificate.
+
+A Standard Webhooks signature covers the body only. With ``WEBHOOK_AUTH=standard`` the query string
+and the ``Idempotency-Key`` header may therefore only repeat what the signed body says
+(``unsigned_inputs``); the query-string-only form of the document's example needs
+``WEBHOOK_AUTH=none`` behind FC's own ``function`` authentication, which signs the whole request.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ..errors import FieldError, bad_request, invalid_order, unsupported_media_type
+from ..errors import BadRequest, FieldError, bad_request, invalid_order, unsigned_input, unsupported_media_type
 
 
 @dataclass(frozen=True)
@@ -41,49 +46,94 @@ class HttpRequest:
         return self.header("content-type").split(";", 1)[0].strip().lower()
 
 
+def _malformed(field_name: str, problem: str) -> BadRequest:
+    return bad_request(f"the HTTP event's {field_name} {problem}", field_name)
+
+
 def _string_map(value: Any, what: str) -> dict[str, str]:
+    """An object of strings; a list of strings is joined with commas, as FC joins a repeated name.
+
+    Anything else is refused with the field's name only: a header or parameter name is the client's
+    text, which may be an e-mail address and must not reach the answer or a log line."""
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise bad_request(f"the HTTP event's {what} must be an object", what)
+        raise _malformed(what, f"must be an object of strings, not {_kind(value)}")
     out: dict[str, str] = {}
     for k, v in value.items():
-        if isinstance(v, list):  # tolerate list-valued maps; FC itself joins with commas
-            v = ",".join(str(x) for x in v)
-        out[str(k)] = "" if v is None else str(v)
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            v = ",".join(v)
+        if not isinstance(v, str):
+            raise _malformed(what, f"must be an object of strings; one value is {_kind(v)}")
+        out[str(k)] = v
     return out
 
 
+def _kind(value: Any) -> str:
+    """The JSON type of ``value``, for a message that says what was seen without showing it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def _optional_str(container: Mapping[str, Any], key: str, field_name: str) -> str | None:
+    value = container.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise _malformed(field_name, f"must be a string, not {_kind(value)}")
+
+
 def parse_http_event(event: Mapping[str, Any]) -> HttpRequest:
-    ctx = event.get("requestContext") or {}
-    http = ctx.get("http") if isinstance(ctx, dict) else None
-    http = http if isinstance(http, dict) else {}
-    method = str(http.get("method") or "GET").upper()
-    path = str(http.get("path") or event.get("rawPath") or "/")
+    """Read an event already recognised as an HTTP trigger event; a part that cannot be read is a
+    ``BadRequest`` naming it (``requestContext.http.method``, ``headers``, ``body``, ...)."""
+    ctx = event.get("requestContext")
+    if ctx is None:
+        ctx = {}
+    elif not isinstance(ctx, dict):
+        raise _malformed("requestContext", f"must be an object, not {_kind(ctx)}")
+    http = ctx.get("http")
+    if http is None:
+        http = {}
+    elif not isinstance(http, dict):
+        raise _malformed("requestContext.http", f"must be an object, not {_kind(http)}")
+    method = (_optional_str(http, "method", "requestContext.http.method") or "GET").upper()
+    path = (_optional_str(http, "path", "requestContext.http.path")
+            or _optional_str(event, "rawPath", "rawPath") or "/")
     headers = {k.lower(): v for k, v in _string_map(event.get("headers"), "headers").items()}
     query = _string_map(event.get("queryParameters"), "queryParameters")
 
+    encoded = event.get("isBase64Encoded")
+    if encoded is not None and not isinstance(encoded, bool):
+        raise _malformed("isBase64Encoded", f"must be true or false, not {_kind(encoded)}")
     raw_body = event.get("body")
     if raw_body is None:
         body = b""
     elif not isinstance(raw_body, str):
-        raise bad_request("the HTTP event's body must be a string", "body")
-    elif event.get("isBase64Encoded"):
+        raise _malformed("body", f"must be a string, not {_kind(raw_body)}")
+    elif encoded:
         try:
             body = base64.b64decode(raw_body, validate=True)
         except (binascii.Error, ValueError):
-            raise bad_request("the HTTP event's body is marked base64 but does not decode", "body") from None
+            raise _malformed("body", "is marked base64 (isBase64Encoded) but does not decode") from None
     else:
         body = raw_body.encode("utf-8", "surrogatepass")
 
+    request_id = ctx.get("requestId")
+    source_ip = http.get("sourceIp")
     return HttpRequest(
         method=method,
         path=path,
         headers=headers,
         query=query,
         body=body,
-        request_id=str(ctx.get("requestId")) if isinstance(ctx, dict) and ctx.get("requestId") else None,
-        source_ip=str(http.get("sourceIp")) if http.get("sourceIp") else None,
+        request_id=str(request_id)[:128] if isinstance(request_id, (str, int)) and request_id else None,
+        source_ip=source_ip[:64] if isinstance(source_ip, str) and source_ip else None,
     )
 
 
@@ -98,8 +148,13 @@ def _body_params(req: HttpRequest) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise bad_request("the body is not UTF-8 text") from None
     if media in ("application/json", "text/json") or media.endswith("+json") or (not media and looks_json):
+        from ..jsontext import DuplicateKeyError, loads_strict
+        from .payload import duplicate_key_request
+
         try:
-            data = json.loads(text)
+            data = loads_strict(text)  # a key given twice is refused: which value was meant is unknowable
+        except DuplicateKeyError as exc:
+            raise duplicate_key_request(exc, "the JSON body") from None
         except json.JSONDecodeError as exc:
             raise bad_request(f"the body is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") \
                 from None
@@ -129,10 +184,53 @@ def _merge_pairs(pairs: list[tuple[str, str]], where: str) -> dict[str, Any]:
     return out
 
 
-def params_from_http(req: HttpRequest) -> dict[str, Any]:
-    """Merge the query string and the body into one parameter map."""
+#: Query parameters that shape only the answer, never the order: accepted outside the signed body.
+ANSWER_ONLY_QUERY = frozenset({"Format"})
+#: The one value ``Action`` may have in the query string without the signed body repeating it.
+ACTION = "CreateCertificateForPackageRequest"
+
+
+def unsigned_inputs(req: HttpRequest, query: Mapping[str, str], body: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The order inputs a Standard Webhooks signature does not cover, as (name, problem) pairs.
+
+    The signature covers ``webhook-id.webhook-timestamp.body`` only. So a query parameter is accepted
+    only when the signed body gives it with exactly the same value (``Format``, which shapes only the
+    answer, is exempt, and ``Action`` may stand alone when it names the API's action), and the
+    ``Idempotency-Key`` header only when the body carries ``IdempotencyKey`` with its value. Anything
+    else could be added or changed by whoever holds one signed request, and each resend would be a
+    new paid order.
+    """
+    problems: list[tuple[str, str]] = []
+    for name, value in query.items():
+        if name in ANSWER_ONLY_QUERY:
+            continue
+        if name in body:
+            if body[name] != value:
+                problems.append((name, "differs between the query string and the signed body; the query string is "
+                                       "not covered by the Standard Webhooks signature, so give the parameter in "
+                                       "the signed body only"))
+        elif not (name == "Action" and value == ACTION):
+            problems.append((name, "is in the query string, which the Standard Webhooks signature does not cover; "
+                                   "the parameter must go in the signed body"))
+    header = req.header("idempotency-key").strip()
+    if header and body.get("IdempotencyKey") != header:
+        problems.append(("Idempotency-Key", "the header is not covered by the Standard Webhooks signature; put "
+                                            "IdempotencyKey in the signed body (the header may repeat it)"))
+    return problems
+
+
+def params_from_http(req: HttpRequest, *, signed_body_only: bool = False) -> dict[str, Any]:
+    """Merge the query string and the body into one parameter map.
+
+    With ``signed_body_only`` (``WEBHOOK_AUTH=standard``) every input outside the body must repeat
+    the body exactly (see ``unsigned_inputs``), or the request is refused with ``UnsignedParameter``.
+    """
     query = dict(req.query)
     body = _body_params(req)
+    if signed_body_only:
+        problems = unsigned_inputs(req, query, body)
+        if problems:
+            raise unsigned_input(problems)
     errors = [
         FieldError(k, "DuplicateParameter", "is given in both the query string and the body with different values")
         for k in query.keys() & body.keys()

@@ -8,6 +8,11 @@ object never starts with a base64 character, so that order cannot mistake one fo
 
 Errors name the field and what was wrong with it, never the payload's content: a payload can carry
 an e-mail address or a phone number, which must not reach a log line.
+
+An order object that gives a key twice, at any depth, is refused as a permanently unreadable message
+naming the key: which of the two values the sender meant cannot be known (``{"DryRun": true, "DryRun":
+false}``). A message read from text is parsed strictly; an object that came already decoded inside
+the event carries the mark ``loads_marking_duplicates`` left on it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import json
 import re
 from typing import Any
 
-from ..errors import UnreadableMessage, unreadable_message
+from ..errors import BadRequest, FieldError, UnreadableMessage, bad_request, unreadable_message
+from ..jsontext import DuplicateKeyError, duplicate_key_in, loads_strict, shown_key
 
 MAX_PAYLOAD_BYTES = 64 * 1024  # the HTTP trigger's default MAX_BODY_BYTES; an order is a few KiB
 
@@ -74,10 +80,28 @@ def _too_large(field: str, size: int, limit: int) -> UnreadableMessage:
     return unreadable_message(field, f"has {size} bytes; the limit for one order is {limit}", "TooLarge")
 
 
-def _json(text: str) -> tuple[Any, str | None]:
-    """(value, None) when ``text`` is JSON, else (None, why not)."""
+def _repeated_key(field: str, key: str) -> UnreadableMessage:
+    return unreadable_message(field, f"holds a JSON object that gives the key {shown_key(key)!r} more than once; "
+                              "each parameter must be given once", "DuplicateKey")
+
+
+def duplicate_key_request(exc: DuplicateKeyError, what: str) -> BadRequest:
+    """The 400 for a request or event (``what``: "the JSON body", "the event") that gives a key twice.
+
+    The field is the key itself (cut short), and the message names it and nothing of the values."""
+    message = f"{what} gives the key {exc.shown!r} more than once in one JSON object; each parameter must be " \
+              "given once"
+    err = bad_request(message, exc.shown)
+    err.errors = (FieldError(exc.shown, "DuplicateKey", message),)
+    return err
+
+
+def _json(text: str, field: str) -> tuple[Any, str | None]:
+    """(value, None) when ``text`` is JSON, else (None, why not); a repeated key raises at once."""
     try:
-        return json.loads(text), None
+        return loads_strict(text), None
+    except DuplicateKeyError as exc:
+        raise _repeated_key(field, exc.key) from None
     except json.JSONDecodeError as exc:
         return None, f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     except (ValueError, RecursionError):
@@ -88,7 +112,7 @@ def _from_base64(field: str, text: str, limit: int) -> dict[str, Any]:
     """The second reading of a text payload; raises with the reason the first (JSON) one failed too."""
     compact = text.replace("\r", "").replace("\n", "").strip()
     if not compact or not _BASE64.fullmatch(compact):
-        _, why = _json(text)
+        _, why = _json(text, field)
         raise unreadable_message(field, f"is not JSON ({why}) and not base64")
     if "=" not in compact:  # some encoders drop the padding
         compact += "=" * (-len(compact) % 4)
@@ -104,7 +128,7 @@ def _from_base64(field: str, text: str, limit: int) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise unreadable_message(field, "is not JSON, and its base64 decodes to bytes that are not UTF-8 text") \
             from None
-    value, why = _json(decoded)
+    value, why = _json(decoded, field)
     if why is not None:
         raise unreadable_message(field, f"is not JSON, and its base64 decodes to text that is not JSON ({why})")
     if not isinstance(value, dict):
@@ -118,6 +142,9 @@ def read_order_payload(value: Any, field: str, limit: int = MAX_PAYLOAD_BYTES) -
         size = _size(value)
         if size > limit:
             raise _too_large(field, size, limit)
+        repeated = duplicate_key_in(value)
+        if repeated is not None:
+            raise _repeated_key(field, repeated)
         return value
     if not isinstance(value, str):
         raise unreadable_message(field, f"is {describe(value, 1)}, {_NOT_AN_OBJECT}")
@@ -126,7 +153,7 @@ def read_order_payload(value: Any, field: str, limit: int = MAX_PAYLOAD_BYTES) -
         raise _too_large(field, size, limit)
     if not value.strip():
         raise unreadable_message(field, "is empty")
-    parsed, why = _json(value)
+    parsed, why = _json(value, field)
     if why is None:
         if isinstance(parsed, dict):
             if size > limit:

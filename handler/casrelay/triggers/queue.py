@@ -20,6 +20,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from .. import jsontext
 from ..errors import unreadable_message
 from . import mns_topic
 from .batch import MAX_RECORDS, Batch, BatchItem, RecordProblem
@@ -47,7 +48,7 @@ def _read_element(element: Any, index: int, limit: int) -> tuple[BatchItem, str 
     seen = "is"
     if isinstance(element, str):  # Kafka's string-array form: each element is a JSON-encoded CloudEvent
         try:
-            element = json.loads(element)
+            element = jsontext.loads_marking_duplicates(element)  # an order inside keeps its duplicate mark
         except (ValueError, RecursionError):
             problem = unreadable_message("element", "is a string that is not JSON")
             return RecordProblem(index, "unknown", None, problem), None

@@ -1,9 +1,10 @@
 """Turn one order's parameters into an ``Order``, or one ``InvalidOrder`` listing every problem.
 
 The rules are the API document's (ProductCode values, Domain count and wildcard mix, Csr key and CN,
-ValidateType values, Domain-or-Csr) plus what a careful CA front end checks (host-name syntax,
-contact syntax, tags, and whether the names fit the product). Unknown parameters are refused rather
-than ignored: a misspelt ``ValidateTyp`` silently dropped would order the wrong certificate.
+ValidateType values, Domain-or-Csr) plus what a careful CA front end checks (host-name syntax, public
+suffixes, the CSR's subjectAltNames, contact syntax, tags, and whether the names fit the product).
+Unknown parameters are refused rather than ignored: a misspelt ``ValidateTyp`` silently dropped would
+order the wrong certificate.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from ..errors import FieldError, invalid_order
 from ..order import Order
 from .contacts import MAX_COMPANY_CHARS, MAX_NAME_CHARS, check_email, check_phone, check_text
 from .csr import inspect_csr
-from .domains import parse_domain_list
+from .domains import check_name_set, parse_domain_list
 from .products import PRODUCT_CODES
 from .tags import FLAT, check_tags, collect_flat_tags
 
@@ -146,8 +147,11 @@ def validate_order(params: Mapping[str, object], settings: Settings) -> Order:
         tags, tag_errors = check_tags(raw_tags)
         errors.extend(tag_errors)
 
-    # The CSR's CN wins over Domain (API document), so it decides what the certificate binds.
-    effective = (csr_info.common_name,) if csr_info is not None else domains
+    # The CSR's names (its CN, then its SANs) win over Domain (API document: the CN does), so they decide
+    # what the certificate binds, and they must fit the product just as a Domain list must.
+    effective = csr_info.names if csr_info is not None else domains
+    if csr_info is not None:
+        errors.extend(check_name_set(effective, "Csr"))
     if product is not None and effective:
         wild = [d for d in effective if d.startswith("*.")]
         field = "Csr" if csr_info is not None else "Domain"

@@ -1,8 +1,11 @@
 """CSR inspection with ``cryptography``, imported only when an order carries a CSR.
 
 The API document requires an RSA key of at least 2048 bits or an ECC key, and takes the CSR's CN as
-the bound name. A CSR whose own signature does not verify was altered or mis-pasted, so it is refused
-before a package is spent on it.
+the bound name. A CSR that also carries a subjectAltName extension binds those names too, so every
+SAN must be a DNS name that passes the same host-name rules as ``Domain`` (an IP address, e-mail
+address or URI SAN is refused). The names the certificate binds are the CN and then the SANs, each
+once. A CSR whose own signature does not verify was altered or mis-pasted, so it is refused before a
+package is spent on it.
 
 CSRs reach us mangled in predictable ways: newlines turned into spaces (the document's own example),
 JSON-escaped ``\\n`` sequences, and ``+`` decoded to a space by a form or query parser. The body is
@@ -18,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import FieldError
-from .domains import normalise_host
+from .domains import MAX_DOMAINS, normalise_host
 
 _PEM = re.compile(
     r"-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----(?P<body>.*?)-----END (?:NEW )?CERTIFICATE REQUEST-----",
@@ -26,6 +29,16 @@ _PEM = re.compile(
 )
 MAX_CSR_CHARS = 16384
 MIN_RSA_BITS = 2048
+#: More subjectAltName entries than this cannot come down to the ``MAX_DOMAINS`` names an order may
+#: bind; such a CSR is refused before each entry is checked.
+MAX_SAN_ENTRIES = 64
+
+
+#: What a SAN that is not a DNS name is, by the ``cryptography`` class name of its GeneralName.
+_SAN_KINDS = {
+    "IPAddress": "an IP address", "RFC822Name": "an e-mail address", "UniformResourceIdentifier": "a URI",
+    "DirectoryName": "a directory name", "RegisteredID": "a registered ID", "OtherName": "an otherName",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +47,8 @@ class CsrInfo:
     common_name: str  # normalised host name
     key_type: str  # "RSA-2048", "EC-secp256r1", ...
     public_key_sha256: str  # hex SHA-256 of the SubjectPublicKeyInfo, for the idempotency key
+    #: The names the certificate binds: the CN, then the subjectAltName DNS names, each once (normalised).
+    names: tuple[str, ...]
 
 
 def _der_candidates(body: str) -> list[bytes]:
@@ -107,11 +122,39 @@ def inspect_csr(value: str, field: str = "Csr") -> tuple[CsrInfo | None, list[Fi
         return bad("InvalidCsr.CommonName", "must have exactly one CN, the name the certificate binds")
     raw_cn = cns[0].value
     cn_text = raw_cn if isinstance(raw_cn, str) else raw_cn.decode("utf-8", "replace")
+    errors: list[FieldError] = []
     cn, err = normalise_host(cn_text, field)
     if err is not None:
-        return None, [FieldError(field, "InvalidCsr.CommonName", f"CN {err.message}")]
+        errors.append(FieldError(field, "InvalidCsr.CommonName", f"CN {err.message}"))
+
+    try:
+        general_names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        general_names = []  # a CSR without SANs binds its CN only
+    except Exception:  # a malformed or duplicated extension, an unsupported GeneralName
+        return bad("InvalidCsr.SubjectAlternativeName", "has a subjectAltName extension that cannot be read")
+    if len(general_names) > MAX_SAN_ENTRIES:
+        return bad("InvalidCsr.SubjectAlternativeName",
+                   f"has {len(general_names)} subjectAltNames; at most {MAX_SAN_ENTRIES} are read, and a "
+                   f"certificate here binds at most {MAX_DOMAINS} names")
+    sans: list[str] = []
+    for number, general_name in enumerate(general_names, 1):
+        if not isinstance(general_name, x509.DNSName):
+            kind = _SAN_KINDS.get(type(general_name).__name__, "not a DNS name")
+            errors.append(FieldError(field, "InvalidCsr.SubjectAlternativeName",
+                                     f"SAN {number} is {kind}; only DNS names can be certified here"))
+            continue
+        san, err = normalise_host(general_name.value, field)
+        if err is not None:
+            errors.append(FieldError(field, "InvalidCsr.SubjectAlternativeName", f"SAN {number} {err.message}"))
+            continue
+        assert san is not None
+        sans.append(san)
+    if errors:
+        return None, errors
     assert cn is not None
 
     spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    return CsrInfo(pem, cn, key_type, hashlib.sha256(spki).hexdigest()), []
+    names = tuple(dict.fromkeys((cn, *sans)))
+    return CsrInfo(pem, cn, key_type, hashlib.sha256(spki).hexdigest(), names), []
