@@ -14,6 +14,7 @@ the key. The sweep (``casrelay.sweep``) finds such records through ``open_record
 
 from __future__ import annotations
 
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -26,6 +27,14 @@ from .persistence.base import LedgerStore
 from .record import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, LedgerRecord
 
 _MAX_RACES = 8
+
+
+def _first_version() -> int:
+    """Where a new record's versions start: at random, never at 1. A key that was given back (deleted) and
+    claimed again must not repeat the versions its old record had, or a writer still holding the old record
+    could pass a conditional write on the new one (an ABA race: a stale delete or take-over of a live claim).
+    Versions grow by one per write, so a collision needs two starts within a few writes of 2**52."""
+    return secrets.randbits(52) + 1
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,7 @@ class Ledger:
             if current is None or current.expired(now):
                 fresh = LedgerRecord(
                     key=key, payload_hash=payload_hash, state=CLAIMED,
-                    version=(current.version + 1) if current else 1,
+                    version=(current.version + 1) if current else _first_version(),
                     created_at=now, updated_at=now, claim_token=uuid.uuid4().hex,
                     claim_expires_at=now + claim_seconds, order=dict(order), source=dict(source),
                 )
