@@ -5,7 +5,9 @@ a careful receiver would (the ``standardwebhooks`` package: HMAC, 5-minute toler
 comparison), answers 401 to a bad signature, and records every attempt, so a test can prove that a
 retry carries the same ``webhook-id`` and that a redirect was not followed. Faults (5xx, 429 with
 ``Retry-After``, redirects, latency) are queued per request because a real receiver cannot be made
-to fail on demand.
+to fail on demand. Faults can be aimed at the messages that contain a given text (``fail_matching``,
+``set_down``), so that a run can fail, or keep failing until told otherwise, the pushes for one order
+while every other order goes through.
 
 Optional TLS (``ssl_context``) lets a test check that the sink connects to a pinned address while
 SNI and certificate verification still use the host name; the SNI names seen are recorded.
@@ -52,6 +54,8 @@ class Attempt:
 class _Fault:
     status: int
     headers: dict[str, str]
+    #: Only requests whose body contains this text take the fault; None: any request.
+    match: str | None = None
 
 
 class _Handler(LoopbackHandler):
@@ -119,6 +123,7 @@ class CallbackReceiver(LoopbackServer):
         self._lock = threading.Lock()
         self._attempts: list[Attempt] = []
         self._faults: deque[_Fault] = deque()
+        self._down: dict[str, int] = {}  # body substring -> status, until cleared
         self._latency_s = 0.0
         self._tls_failures = 0
         self._sni: list[str | None] = []
@@ -155,6 +160,41 @@ class CallbackReceiver(LoopbackServer):
     def redirect_next(self, count: int = 1, location: str = "http://127.0.0.1:9/elsewhere", status: int = 307) -> None:
         self.fail_next(count, status, headers={"Location": location})
 
+    def fail_matching(self, substring: str, count: int = 1, status: int = 503, *,
+                      retry_after: str | None = None) -> None:
+        """Answer the next ``count`` correctly signed requests whose body contains ``substring`` (a domain,
+        an OrderId, a message id) with ``status``; other requests pass these faults by."""
+        if not substring:
+            raise ValueError("substring must not be empty")
+        extra = {"Retry-After": retry_after} if retry_after is not None else {}
+        with self._lock:
+            self._faults.extend(_Fault(status, dict(extra), substring) for _ in range(count))
+
+    def set_down(self, substring: str, status: int = 503) -> None:
+        """Answer ``status`` to every correctly signed request whose body contains ``substring``, until
+        ``clear_down``: the receiver is down for those messages and up for every other one."""
+        if not substring:
+            raise ValueError("substring must not be empty")
+        with self._lock:
+            self._down[substring] = status
+
+    def clear_down(self, substring: str | None = None) -> None:
+        """Bring the receiver back up for ``substring`` (or for everything)."""
+        with self._lock:
+            if substring is None:
+                self._down.clear()
+            else:
+                self._down.pop(substring, None)
+
+    def clear_faults(self, substring: str | None = None) -> None:
+        """Drop queued faults: all of them (and every down mode), or those aimed at ``substring``."""
+        with self._lock:
+            if substring is None:
+                self._faults.clear()
+                self._down.clear()
+            else:
+                self._faults = deque(f for f in self._faults if f.match != substring)
+
     def set_latency(self, seconds: float) -> None:
         with self._lock:
             self._latency_s = seconds
@@ -187,6 +227,7 @@ class CallbackReceiver(LoopbackServer):
         with self._lock:
             self._attempts.clear()
             self._faults.clear()
+            self._down.clear()
             self._latency_s = 0.0
             self._tls_failures = 0
             self._sni.clear()
@@ -225,8 +266,7 @@ class CallbackReceiver(LoopbackServer):
             return 401, {"error": reason}, {"WWW-Authenticate": 'StandardWebhooks realm="callback-receiver"'}
         if (headers.get("content-type") or "").split(";")[0].strip().lower() != "application/json":
             return 415, {"error": "Content-Type must be application/json"}, {}
-        with self._lock:
-            fault = self._faults.popleft() if self._faults else None
+        fault = self._take_fault(body)
         if fault is not None:
             return fault.status, {"error": "injected fault"}, fault.headers
         try:
@@ -234,6 +274,19 @@ class CallbackReceiver(LoopbackServer):
         except ValueError:
             return 400, {"error": "the body is not JSON"}, {}
         return self.success_status, None, {}
+
+    def _take_fault(self, body: bytes) -> _Fault | None:
+        """Down for this body first, then the first queued fault that matches it (untargeted ones match all)."""
+        text = body.decode("utf-8", "replace")
+        with self._lock:
+            for substring, status in self._down.items():
+                if substring in text:
+                    return _Fault(status, {}, substring)
+            for fault in self._faults:
+                if fault.match is None or fault.match in text:
+                    self._faults.remove(fault)
+                    return fault
+        return None
 
     def _verify(self, headers: dict[str, str], body: bytes) -> str | None:
         subset = {k: headers.get(k, "") for k in ("webhook-id", "webhook-timestamp", "webhook-signature")}

@@ -1,47 +1,177 @@
-"""Chaos run: N unique orders through every trigger kind, under faults, redelivered until they succeed.
+"""Chaos run: N unique orders through every trigger kind, under planned faults, then the sweep.
 
     python -m devkit.chaos --orders 300 --seed 7
 
-Faults are queued at random before each delivery: CAS throttling, CAS 503, a 500 after the order was
-committed, a read timeout after the order was committed, and failing sinks (callback 5xx, MNS 5xx).
-Every event is redelivered until it succeeds, as FC and EventBridge would: an HTTP sender retries a
-non-2xx with the same ``webhook-id``; an invocation that raised is invoked again with the same event.
+Everything random is planned up front, in one thread, from one ``random.Random(seed)``: the events,
+which caller retries and which never does, and every fault of every delivery attempt. Each fault is
+aimed at the domain of the order it belongs to (the doubles' targeted faults), so the same seed
+injects the same faults into the same orders whatever the worker threads' timing; the plan's digest
+is printed so that two runs can be compared.
 
-At the end the run checks the two promises: exactly N paid orders exist, every OrderId reached every
-sink (repeats carrying the same message id), and no ``unknown`` key is left that reconciliation
-could resolve. ``tests/test_chaos.py`` runs a small instance; this module runs a large one.
+The CAS emulator runs in HTTPS mode with a test CA, and lists a new order only after a lag. Faults:
+
+- at CAS: throttling and a 503 before the order is committed; after it is committed, a 500, 502, 503
+  or 504 (the 502 and 504 as a gateway's HTML page), a read timeout, and a TLS error (plaintext
+  garbage on the TLS stream, or the connection closed without an answer);
+- at the sinks: a callback 503 and an MNS 500 for one push, and sinks that stay down for some orders
+  until the final sweep;
+- callers: most redeliver until they succeed (as FC and EventBridge would: an HTTP sender retries a
+  non-2xx with the same ``webhook-id``; an invocation that raised is invoked again with the same
+  event); some send their order exactly once whatever the answer; some stop once they hold the
+  OrderId (their sinks are down);
+- replays of a signed HTTP request with unsigned parts altered (an added query parameter, a new
+  ``Idempotency-Key`` header): each must be refused with 400;
+- a kill between CAS's answer and the ledger write: a child process (``devkit.chaos_child``) places
+  the order with the same environment, ledger file and sinks, and SIGKILLs itself as soon as CAS has
+  answered. Its claim lapses after 5 s, and only the sweep can finish the order.
+
+At the end the faults are cleared, the sinks come back up, the run waits out the claims of the killed
+invocations, and invokes the timer event (the sweep) until it reports nothing ``Remaining`` (at most
+``MAX_SWEEPS`` times). Then ``devkit.chaos_check.check`` judges what CAS, the sinks, the callers and
+the ledger hold. ``tests/test_chaos.py`` runs a small instance; this module's command runs a large one.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import functools
+import hashlib
 import json
+import math
+import os
 import random
+import re
+import signal
+import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
-from .cas_emulator import ACTION_CREATE
-from .embedded import Embedded, embedded_default
-from .fc_local import call_handler, http_event, sign_webhook
+from .cas_emulator import (
+    ACTION_CREATE,
+    THROTTLING_CODE,
+    THROTTLING_MESSAGE,
+    TLS_BREAK_CLOSE,
+    TLS_BREAK_GARBAGE,
+)
+from .chaos_check import CallerAnswer, LedgerEntry, PaidOrder, SinkMessage, check
+from .embedded import DEMO_WEBHOOK_SECRET, Embedded, embedded_default
+from .fc_local import ROOT, call_handler, http_event, load_index, sign_webhook
 
 KINDS = ("http", "invoke", "mns", "rocketmq", "kafka", "kafka-strings", "rabbitmq", "rawdata", "mns-topic")
+#: The order in which deliveries take their trigger kind: every kind, and the kinds whose callers can
+#: behave differently (a webhook sender, a direct invoker) more often than the queues.
+KIND_CYCLE = ("http", "mns", "invoke", "rocketmq", "http", "kafka", "invoke", "kafka-strings", "http",
+              "rabbitmq", "invoke", "rawdata", "mns-topic")
+SINGLE_KINDS = ("http", "invoke", "mns-topic")
+#: Kinds whose caller may send once, be killed, or stop once it holds the OrderId.
+CALLER_KINDS = ("http", "invoke")
+DEFAULT_SINKS = ("file", "callback", "mns")
+#: Sinks a run can keep down for one order (the file sink cannot fail; moto's SQS has no such fault).
+DOWNABLE_SINKS = ("callback", "mns")
+
+CAS_FAULTS = ("cas-throttling", "cas-503", "cas-5xx-after-commit", "cas-timeout-after-commit",
+              "cas-tls-after-commit")
+SINK_FAULTS = ("callback-503", "mns-500")
+CALLER_FAULTS = ("never-retry", "kill-after-cas", "sink-down-until-sweep", "replay-query", "replay-header")
+FAULT_KINDS = CAS_FAULTS + SINK_FAULTS + CALLER_FAULTS
+
 MAX_DELIVERIES = 60
+#: Faults are planned for a delivery's first attempts; later attempts run clean, so every order converges.
+FAULTY_ATTEMPTS = 5
+MAX_SWEEPS = 20
+PROGRESS_MIN_DELIVERIES = 50  # a run with fewer deliveries is short: no progress lines
+SWEEP_PAUSE_S = 0.5
+CLAIM_SECONDS = 5  # the minimum claim (IDEMPOTENCY_CLAIM_SECONDS)
+LIST_LAG_SECONDS = 1.0
+READ_TIMEOUT_MS = 400
+AFTER_COMMIT_DELAY_S = 0.8  # above the read timeout
+REPLAY_QUERIES = ("Email=replay%40example.com", "Username=replay", "Tags.1.Key=replay&Tags.1.Value=1")
+GATEWAY_PAGE = "<html><head><title>{0}</title></head><body><center><h1>{0}</h1></center></body></html>"
+TIMER_EVENT = {"triggerTime": "2026-11-28T00:00:00Z", "triggerName": "sweep", "payload": ""}
+_AFTER_COMMIT_CODES = {500: "InternalError", 502: "BadGateway", 503: "ServiceUnavailable", 504: "GatewayTimeout"}
+
+# Fault probabilities, per order and attempt (CAS, then sinks) and per delivery (callers).
+P_CAS = (("cas-throttling", 0.07), ("cas-503", 0.06), ("cas-5xx-after-commit", 0.08),
+         ("cas-timeout-after-commit", 0.05), ("cas-tls-after-commit", 0.07))
+P_SINK = (("callback-503", 0.10), ("mns-500", 0.08))
+P_ONCE, P_KILL, P_DOWN, P_REPLAY = 0.2, 0.1, 0.15, 0.35
 
 
-def _cloud_event(kind_type: str, source: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "source": source, "specversion": "1.0", "type": kind_type,
+# --------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class Delivery:
+    index: int
+    kind: str
+    orders: list[dict[str, Any]]
+    #: The event, except for http, whose event is built (and signed afresh) at each attempt from ``body``.
+    event: Any = None
+    body: bytes = b""
+    msg_id: str = ""
+    #: retry (until it succeeds) | until-placed (until it holds the OrderId) | once | kill
+    policy: str = "retry"
+    #: Per attempt: (domain, fault) pairs, each injected aimed at that domain.
+    faults: list[list[tuple[str, str]]] = field(default_factory=list)
+    #: For http: unsigned parts to alter in replays of the first attempt's signed request.
+    replays: list[str] = field(default_factory=list)
+    #: domain -> sinks kept down for it until the final sweep
+    down: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    attempts: int = 0
+
+    @property
+    def domains(self) -> list[str]:
+        return [str(o["Domain"]) for o in self.orders]
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "domains": self.domains, "policy": self.policy, "faults": self.faults,
+                "replays": self.replays, "down": self.down, "msg_id": self.msg_id,
+                "event": hashlib.sha256(json.dumps(self.event, sort_keys=True).encode()).hexdigest()
+                if self.event is not None else None}
+
+
+@dataclass
+class Plan:
+    seed: int
+    orders: list[str]
+    deliveries: list[Delivery]
+
+    def fault_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for d in self.deliveries:
+            for attempt in d.faults:
+                counts.update(fault.split(":", 1)[0] for _, fault in attempt)
+            counts["never-retry"] += d.policy == "once"
+            counts["kill-after-cas"] += d.policy == "kill"
+            counts["sink-down-until-sweep"] += len(d.down)
+            counts.update(r.split(":", 1)[0] for r in d.replays)
+        return Counter({k: v for k, v in counts.items() if v})
+
+    def digest(self) -> str:
+        text = json.dumps([d.describe() for d in self.deliveries], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _hex(rng: random.Random, chars: int = 32) -> str:
+    return f"{rng.getrandbits(chars * 4):0{chars}x}"
+
+
+def _uuid(rng: random.Random) -> str:
+    h = _hex(rng)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _cloud_event(rng: random.Random, kind_type: str, source: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": _uuid(rng), "source": source, "specversion": "1.0", "type": kind_type,
             "datacontenttype": "application/json; charset=utf-8", "subject": "acs:chaos",
-            "time": "2026-11-28T00:00:00Z",
-            "aliyunaccountid": "1234567890", "data": data}
+            "time": "2026-11-28T00:00:00Z", "aliyunaccountid": "1234567890", "data": data}
 
 
 def _queue_event(kind: str, orders: list[dict[str, Any]], rng: random.Random) -> Any:
@@ -50,55 +180,167 @@ def _queue_event(kind: str, orders: list[dict[str, Any]], rng: random.Random) ->
         return base64.b64encode(text.encode()).decode() if rng.random() < 0.3 else text
 
     if kind == "mns":
-        return [_cloud_event("mns:Queue:SendMessage", "MNS-chaos", {
-            "requestId": uuid.uuid4().hex, "messageId": uuid.uuid4().hex.upper(), "messageBody": body(o)})
-            for o in orders]
+        return [_cloud_event(rng, "mns:Queue:SendMessage", "MNS-chaos", {
+            "requestId": _hex(rng), "messageId": _hex(rng).upper(), "messageBody": body(o)}) for o in orders]
     if kind == "rocketmq":
-        return [_cloud_event("mq:Topic:SendMessage", "RocketMQ-chaos", {
-            "topic": "orders", "systemProperties": {"UNIQ_KEY": uuid.uuid4().hex.upper()}, "userProperties": {},
+        return [_cloud_event(rng, "mq:Topic:SendMessage", "RocketMQ-chaos", {
+            "topic": "orders", "systemProperties": {"UNIQ_KEY": _hex(rng).upper()}, "userProperties": {},
             "body": json.dumps(o)}) for o in orders]
     if kind in ("kafka", "kafka-strings"):
-        events = [_cloud_event("alikafka:Topic:Message", "acs:alikafka", {
+        events = [_cloud_event(rng, "alikafka:Topic:Message", "acs:alikafka", {
             "topic": "orders", "partition": 0, "offset": rng.randrange(10**9), "timestamp": 0,
-            "headers": {"headers": [], "isReadOnly": False}, "key": "k", "value": json.dumps(o)}) for o in orders]
+            "headers": {"headers": [], "isReadOnly": False}, "key": "k", "value": json.dumps(o)})
+            for o in orders]
         return [json.dumps(e) for e in events] if kind == "kafka-strings" else events
     if kind == "rabbitmq":
-        return [_cloud_event("amqp:Queue:SendMessage", "RabbitMQ-chaos", {
+        return [_cloud_event(rng, "amqp:Queue:SendMessage", "RabbitMQ-chaos", {
             "envelope": {"deliveryTag": 1, "exchange": "", "redeliver": False, "routingKey": "orders"},
-            "body": o, "props": {"contentEncoding": "UTF-8", "messageId": str(uuid.uuid4())}}) for o in orders]
+            "body": o, "props": {"contentEncoding": "UTF-8", "messageId": _uuid(rng)}}) for o in orders]
     if kind == "rawdata":
-        return [{"requestId": uuid.uuid4().hex, "messageId": uuid.uuid4().hex.upper(), "messageBody": body(o)}
-                for o in orders]
+        return [{"requestId": _hex(rng), "messageId": _hex(rng).upper(), "messageBody": body(o)} for o in orders]
     if kind == "mns-topic":
         [o] = orders
         return {"TopicOwner": "1", "Message": json.dumps(o), "Subscriber": "1", "PublishTime": 0,
                 "SubscriptionName": "chaos", "MessageMD5": "0", "TopicName": "orders",
-                "MessageId": uuid.uuid4().hex.upper()}
+                "MessageId": _hex(rng).upper()}
     raise ValueError(kind)
 
 
-@dataclass
-class Delivery:
-    kind: str
-    orders: list[dict[str, Any]]
-    make: Callable[[], bytes]
-    attempts: int = 0
+def _roll(rng: random.Random, table: Sequence[tuple[str, float]]) -> str | None:
+    roll, edge = rng.random(), 0.0
+    for name, p in table:
+        edge += p
+        if roll < edge:
+            return name
+    return None
+
+
+def _cas_fault(rng: random.Random, kind: str) -> str:
+    if kind == "cas-5xx-after-commit":
+        return f"{kind}:{rng.choice(sorted(_AFTER_COMMIT_CODES))}"
+    if kind == "cas-tls-after-commit":
+        return f"{kind}:{rng.choice((TLS_BREAK_GARBAGE, TLS_BREAK_CLOSE))}"
+    return kind
+
+
+def _attempt_faults(rng: random.Random, domains: Sequence[str], sinks: Sequence[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for domain in domains:
+        cas = _roll(rng, P_CAS)
+        if cas is not None:
+            out.append((domain, _cas_fault(rng, cas)))
+        sink = _roll(rng, [(k, p) for k, p in P_SINK if k.split("-")[0] in sinks])
+        if sink is not None:
+            out.append((domain, sink))
+    return out
+
+
+def make_plan(n: int, seed: int, sinks: Sequence[str] = DEFAULT_SINKS) -> Plan:
+    """Every delivery, caller behaviour and fault of a run, from ``random.Random(seed)`` alone."""
+    rng = random.Random(seed)
+    orders = [{"ProductCode": "symantec-free-1-free", "Domain": f"chaos{i}.example.com", "ValidateType": "DNS"}
+              for i in range(n)]
+    downable = [s for s in DOWNABLE_SINKS if s in sinks]
+    deliveries: list[Delivery] = []
+    i = 0
+    while i < n:
+        kind = KIND_CYCLE[len(deliveries) % len(KIND_CYCLE)]
+        size = 1 if kind in SINGLE_KINDS else rng.randint(1, 4)
+        chunk = orders[i:i + size]
+        i += size
+        d = Delivery(len(deliveries), kind, chunk)
+        if kind == "http":
+            d.body, d.msg_id = json.dumps(chunk[0]).encode(), f"msg_{_hex(rng)}"
+        else:
+            d.event = chunk[0] if kind == "invoke" else _queue_event(kind, chunk, rng)
+        if kind in CALLER_KINDS:
+            roll = rng.random()
+            d.policy = "once" if roll < P_ONCE else "kill" if roll < P_ONCE + P_KILL else "retry"
+            if d.policy != "kill" and downable and rng.random() < P_DOWN:
+                d.down = {d.domains[0]: tuple(s for s in downable if rng.random() < 0.6) or (rng.choice(downable),)}
+                if d.policy == "retry":
+                    d.policy = "until-placed"
+            if kind == "http" and d.policy in ("retry", "until-placed") and rng.random() < P_REPLAY:
+                d.replays = [_replay_part(rng, rng.random() < 0.5) for _ in range(rng.randint(1, 2))]
+        attempts = {"once": 1, "kill": 0}.get(d.policy, FAULTY_ATTEMPTS)
+        d.faults = [_attempt_faults(rng, d.domains, sinks) for _ in range(attempts)]
+        deliveries.append(d)
+    _guarantee(rng, deliveries, sinks)
+    rng.shuffle(deliveries)
+    return Plan(seed, [str(o["Domain"]) for o in orders], deliveries)
+
+
+def _replay_part(rng: random.Random, query: bool) -> str:
+    if query:
+        return f"replay-query:{rng.choice(REPLAY_QUERIES)}"
+    return f"replay-header:Idempotency-Key=chaos-replay-{_hex(rng, 12)}"
+
+
+def _guarantee(rng: random.Random, deliveries: list[Delivery], sinks: Sequence[str]) -> None:
+    """Give every fault kind at least one occurrence when the run has somewhere to put it, so that a small
+    run (the CI one) still exercises all of them; the choice is made with the same generator."""
+    def pick(candidates: list[Delivery]) -> Delivery | None:
+        return rng.choice(candidates) if candidates else None
+
+    def callers(*policies: str, kind: str | None = None) -> list[Delivery]:
+        return [d for d in deliveries if d.kind in CALLER_KINDS and d.policy in policies
+                and (kind is None or d.kind == kind) and not d.replays and not d.down]
+
+    present = Plan(0, [], deliveries).fault_counts()
+    downable = [s for s in DOWNABLE_SINKS if s in sinks]
+    if not present["kill-after-cas"] and (d := pick(callers("retry"))):
+        d.policy, d.faults = "kill", []
+    if not present["never-retry"] and (d := pick(callers("retry"))):
+        d.policy, d.faults = "once", d.faults[:1]
+    if not present["sink-down-until-sweep"] and downable and (d := pick(callers("retry"))):
+        d.policy, d.down = "until-placed", {d.domains[0]: tuple(downable)}
+    for part, query in (("replay-query", True), ("replay-header", False)):
+        if not present[part] and (d := pick([x for x in deliveries if x.kind == "http"
+                                             and x.policy in ("retry", "until-placed")])):
+            d.replays.append(_replay_part(rng, query))
+    # CAS and sink faults: on a first attempt, which always runs and always calls CAS for every order.
+    retrying = [d for d in deliveries if d.policy in ("retry", "until-placed") and d.faults]
+    first_attempts = {f.split(":", 1)[0] for d in deliveries if d.faults for _, f in d.faults[0]}
+    for kind in CAS_FAULTS + SINK_FAULTS:
+        if kind in first_attempts or (kind in SINK_FAULTS and kind.split("-")[0] not in sinks):
+            continue
+        d = pick(retrying)
+        if d is None:
+            continue
+        domain = rng.choice(d.domains)
+        family = CAS_FAULTS if kind in CAS_FAULTS else SINK_FAULTS
+        first = [(dom, f) for dom, f in d.faults[0] if not (dom == domain and f.split(":")[0] in family)]
+        d.faults[0] = [*first, (domain, _cas_fault(rng, kind) if kind in CAS_FAULTS else kind)]
+        first_attempts = {f.split(":", 1)[0] for x in deliveries if x.faults for _, f in x.faults[0]}
+
+
+# --------------------------------------------------------------------------- running it
 
 
 @dataclass
 class ChaosReport:
     orders: int
     events: int
+    seed: int = 0
+    plan_digest: str = ""
     deliveries: int = 0
     redeliveries: int = 0
+    #: Faults injected (CAS and sink faults of the attempts that ran) and caller faults (all planned ones).
     faults: Counter[str] = field(default_factory=Counter)
+    cas_answers: dict[str, int] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
     paid_orders: int = 0
+    not_placed: int = 0
+    sink_order_ids: dict[str, int] = field(default_factory=dict)
+    #: Pushes a sink double refused because of an injected fault or a down mode.
+    sink_refusals: dict[str, int] = field(default_factory=dict)
     sink_messages: dict[str, int] = field(default_factory=dict)
-    duplicates_with_same_id: int = 0
     callback_attempts: int = 0
-    unknown_left: int = 0
-    resolvable_unknown: int = 0
+    replays: int = 0
+    kills: int = 0
+    sweeps: int = 0
+    sweep_remaining: int | None = None
+    ledger_left: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -106,171 +348,343 @@ class ChaosReport:
     def ok(self) -> bool:
         return not self.problems
 
-    def lines(self) -> list[str]:
-        return [
-            f"orders {self.orders} in {self.events} events; {self.deliveries} deliveries "
-            f"({self.redeliveries} redeliveries) in {self.seconds:.1f} s",
-            f"faults injected: {dict(sorted(self.faults.items()))}",
-            f"delivery outcomes: {dict(sorted(self.outcomes.items()))}",
-            f"paid orders in the emulator: {self.paid_orders} (expected {self.orders})",
-            f"messages accepted per sink: {self.sink_messages}; accepted repeats (same id): "
-            f"{self.duplicates_with_same_id}; callback attempts incl. refused: {self.callback_attempts}",
-            f"unknown keys left: {self.unknown_left}, of which reconciliation could resolve: "
-            f"{self.resolvable_unknown}",
-            "RESULT: " + ("ok" if self.ok else "FAILED: " + "; ".join(self.problems)),
+    def lines(self, max_problems: int = 20) -> list[str]:
+        out = [
+            f"seed {self.seed}, plan {self.plan_digest}: {self.orders} orders in {self.events} events",
+            f"{self.deliveries} deliveries ({self.redeliveries} redeliveries, {self.replays} replays, "
+            f"{self.kills} killed) in {self.seconds:.1f} s",
         ]
-
-
-def _plan(n: int, rng: random.Random, secret: str) -> list[Delivery]:
-    orders = [{"ProductCode": "symantec-free-1-free", "Domain": f"chaos{i}.example.com", "ValidateType": "DNS"}
-              for i in range(n)]
-    plan: list[Delivery] = []
-    i = 0
-    while i < n:
-        kind = KINDS[len(plan) % len(KINDS)]
-        size = 1 if kind in ("http", "invoke", "mns-topic") else rng.randint(1, 4)
-        chunk = orders[i:i + size]
-        i += size
-        if kind == "http":
-            body = json.dumps(chunk[0]).encode()
-            msg_id = f"msg_{uuid.uuid4().hex}"
-
-            def make_http(body: bytes = body, msg_id: str = msg_id) -> bytes:
-                headers = {"Content-Type": "application/json", **sign_webhook(secret, body, msg_id)}
-                return json.dumps(http_event("POST", "/", {}, headers, body)).encode()
-
-            plan.append(Delivery(kind, chunk, make_http))
+        out += _wrapped("faults injected:", self.faults)
+        out += _wrapped("CAS create answers:", self.cas_answers)
+        out += _wrapped("delivery outcomes:", self.outcomes)
+        out.append(f"paid orders: {self.paid_orders}; orders not placed: {self.not_placed}")
+        out += _wrapped("distinct OrderIds per sink:", self.sink_order_ids)
+        out += _wrapped("pushes refused by the sink doubles:", self.sink_refusals)
+        out.append(f"callback attempts incl. refused: {self.callback_attempts}")
+        out.append(f"sweeps: {self.sweeps}, last Remaining: {self.sweep_remaining}")
+        out += _wrapped("ledger after the sweeps:", self.ledger_left)
+        if self.ok:
+            out.append("RESULT: ok")
         else:
-            event = chunk[0] if kind == "invoke" else _queue_event(kind, chunk, rng)
-            plan.append(Delivery(kind, chunk, functools.partial(bytes, json.dumps(event).encode())))
-    rng.shuffle(plan)
-    return plan
+            out.append(f"RESULT: FAILED, {len(self.problems)} problem(s)")
+            out += [f"  {p}" for p in self.problems[:max_problems]]
+            if len(self.problems) > max_problems:
+                out.append(f"  ... and {len(self.problems) - max_problems} more")
+        return out
 
 
-def _inject(emb: Embedded, rng: random.Random, report: ChaosReport, lock: threading.Lock) -> None:
+def _wrapped(title: str, counts: Mapping[str, int], width: int = 96) -> list[str]:
+    """``title k v, k v, ...`` over as many short lines as needed, each item whole."""
+    items = [f"{k} {v}" for k, v in sorted(counts.items())] or ["none"]
+    lines, line = [], title
+    for item in items:
+        if len(line) + len(item) + 2 > width and line != title:
+            lines.append(line.rstrip(","))
+            line = "  "
+        line += (" " if line.strip() else "") + item + ","
+    lines.append(line.rstrip(","))
+    return lines
+
+
+def _quoted(domain: str) -> str:
+    """How an order's domain appears in its JSON messages: matching the quoted name never hits a longer one."""
+    return f'"{domain}"'
+
+
+def _inject(emb: Embedded, domain: str, fault: str) -> None:
     emu = emb.emulator
-    roll = rng.random()
-    with lock:
-        if roll < 0.10:
-            emu.fail_next(ACTION_CREATE, status=400, code="Throttling.User",
-                          message="Request was denied due to user flow control.")
-            report.faults["cas-throttling"] += 1
-        elif roll < 0.18:
-            emu.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable")
-            report.faults["cas-503"] += 1
-        elif roll < 0.26:
-            emu.error_after_commit(ACTION_CREATE)
-            report.faults["cas-500-after-commit"] += 1
-        elif roll < 0.34:
-            emu.delay_after_commit(ACTION_CREATE, seconds=0.8)
-            report.faults["cas-timeout-after-commit"] += 1
-        roll = rng.random()
-        if roll < 0.12 and emb.receiver is not None:
-            emb.receiver.fail_next(1, 503)
-            report.faults["callback-503"] += 1
-        elif roll < 0.22 and emb.mns is not None:
-            emb.mns.fail_next(1, 500, code="InternalError")
-            report.faults["mns-500"] += 1
+    kind, _, arg = fault.partition(":")
+    if kind == "cas-throttling":
+        emu.fail_next(ACTION_CREATE, status=400, code=THROTTLING_CODE, message=THROTTLING_MESSAGE, domain=domain)
+    elif kind == "cas-503":
+        emu.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable", domain=domain)
+    elif kind == "cas-5xx-after-commit":
+        status = int(arg)
+        page = GATEWAY_PAGE.format(f"{status} {_AFTER_COMMIT_CODES[status]}") if status in (502, 504) else None
+        emu.error_after_commit(ACTION_CREATE, status=status, code=_AFTER_COMMIT_CODES[status], raw_body=page,
+                               domain=domain)
+    elif kind == "cas-timeout-after-commit":
+        emu.delay_after_commit(ACTION_CREATE, seconds=AFTER_COMMIT_DELAY_S, domain=domain)
+    elif kind == "cas-tls-after-commit":
+        emu.tls_error_after_commit(ACTION_CREATE, mode=arg, domain=domain)
+    elif kind == "callback-503" and emb.receiver is not None:
+        emb.receiver.fail_matching(_quoted(domain), 1, 503)
+    elif kind == "mns-500" and emb.mns is not None:
+        emb.mns.fail_matching(_quoted(domain), 1, 500, code="InternalError")
 
 
-def _succeeded(kind: str, result: Any) -> bool:
-    if kind == "http":
-        return isinstance(result, dict) and result.get("statusCode") == 200
-    return isinstance(result, dict) and not result.get("errorType")
+def _clear_targeted(emb: Embedded, domains: Sequence[str]) -> None:
+    for domain in domains:
+        emb.emulator.clear_faults(domain=domain)
+        if emb.receiver is not None:
+            emb.receiver.clear_faults(_quoted(domain))
+        if emb.mns is not None:
+            emb.mns.clear_faults(_quoted(domain))
 
 
-def run(n: int = 30, seed: int = 1, workers: int = 4, sinks: tuple[str, ...] = ("file", "callback", "mns"),
-        echo: Callable[[str], None] | None = None) -> ChaosReport:
-    rng = random.Random(seed)
-    lock = threading.Lock()
-    extra = {"CAS_READ_TIMEOUT_MS": "400", "CALLBACK_MAX_ATTEMPTS": "1", "BATCH_CONCURRENCY": "4"}
-    started = time.monotonic()
-    with embedded_default(extra_env=extra, sinks=sinks) as emb:
-        plan = _plan(n, rng, emb.webhook_secret)
-        report = ChaosReport(orders=n, events=len(plan))
+_CODE_RE = re.compile(r"^([A-Za-z][\w.]*): ")
+_ORDER_RE = re.compile(r"\border (\d{6,})\b")
 
-        def deliver(d: Delivery) -> None:
-            local = random.Random(rng.random())
-            while d.attempts < MAX_DELIVERIES:
-                for _ in d.orders:  # faults in proportion to the paid calls the delivery makes
-                    _inject(emb, local, report, lock)
-                d.attempts += 1
-                try:
-                    result: Any = call_handler(d.make())
-                except Exception as exc:  # what FC reports when the handler raised
-                    result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
-                ok = _succeeded(d.kind, result)
-                with lock:
-                    report.deliveries += 1
-                    report.redeliveries += d.attempts > 1
-                    report.outcomes["ok" if ok else "redeliver"] += 1
-                if ok:
-                    return
-                time.sleep(0.05)
-            with lock:
-                report.problems.append(f"a {d.kind} event never succeeded in {MAX_DELIVERIES} deliveries")
 
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(deliver, plan))
+@dataclass
+class _Answer:
+    status: int | None = None
+    code: str | None = None
+    order_id: int | None = None
+    done: bool = False  # a definitive answer for this order: success, or a batch that acknowledged it
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _answers(d: Delivery, result: Any) -> list[_Answer]:
+    """What the caller learns about each order of the delivery from one answer."""
+    if isinstance(result, dict) and "errorType" in result:  # the invocation raised
+        message = str(result.get("errorMessage", ""))
+        match = _CODE_RE.match(message)
+        code = match.group(1) if match else str(result["errorType"])
+        found = _ORDER_RE.search(message) if code == "DeliveryPending" else None
+        return [_Answer(None, code, _int(found.group(1)) if found else None) for _ in d.orders]
+    if d.kind == "http":
+        status = int(result.get("statusCode", 0)) if isinstance(result, dict) else None
+        try:
+            body = json.loads(result.get("body") or "{}") if isinstance(result, dict) else {}
+        except ValueError:
+            body = {}
+        body = body if isinstance(body, dict) else {}
+        return [_Answer(status, body.get("Code"), _int(body.get("OrderIdString")), status == 200)]
+    if d.kind == "invoke":
+        doc = result if isinstance(result, dict) else {}
+        if "Status" in doc:
+            return [_Answer(_int(doc.get("Status")), doc.get("Code"), None, True)]
+        order_id = _int(doc.get("OrderIdString"))
+        return [_Answer(200 if order_id is not None else None, doc.get("Code"), order_id, order_id is not None)]
+    summary = result if isinstance(result, dict) else {}
+    by_index = {r.get("Index"): r for r in summary.get("Results", []) if isinstance(r, dict)}
+    out = []
+    for i in range(len(d.orders)):
+        r = by_index.get(i, {})
+        out.append(_Answer(None, r.get("Code"), _int(r.get("OrderId")), bool(r)))
+    return out
+
+
+class _Runner:
+    def __init__(self, emb: Embedded, plan: Plan, report: ChaosReport, workers: int,
+                 progress: Callable[[str], None] | None) -> None:
+        self.emb = emb
+        self.plan = plan
+        self.report = report
+        self.workers = workers
+        self.progress = progress
+        self.lock = threading.Lock()
+        self.answers: dict[str, CallerAnswer] = {}
+        self.replays: list[CallerAnswer] = []
+        self.last_kill: float | None = None
+        self.finished = 0
+        self.started = time.monotonic()
+
+    # ------------------------------------------------------------------ one delivery
+
+    def _http_event(self, d: Delivery, signed: dict[str, str], query: Mapping[str, str] | None = None,
+                    extra: Mapping[str, str] | None = None) -> bytes:
+        headers = {"Content-Type": "application/json", **signed, **(extra or {})}
+        return json.dumps(http_event("POST", "/", query or {}, headers, d.body)).encode()
+
+    def _invoke(self, event: bytes) -> Any:
+        try:
+            return call_handler(event)
+        except Exception as exc:  # what FC reports when the handler raised
+            return {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+
+    def _run_child(self, d: Delivery, event: bytes) -> Any:
+        result_file = self.emb.workdir / f"child-{d.index}.json"
+        env = dict(os.environ)
+        env["IDEMPOTENCY_CLAIM_SECONDS"] = str(CLAIM_SECONDS)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+        proc = subprocess.run([sys.executable, "-m", "devkit.chaos_child", str(result_file)],
+                              input=event, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=180, check=False)
+        data = json.loads(result_file.read_text()) if result_file.exists() else {}
+        if proc.returncode == -signal.SIGKILL and data.get("Killed"):
+            with self.lock:
+                self.report.kills += 1
+                self.last_kill = time.monotonic()
+            return {"errorType": "Killed", "errorMessage": "Killed: the instance died after CAS answered"}
+        if proc.returncode != 0 or "Result" not in data:
+            with self.lock:
+                self.report.problems.append(f"the kill child for {d.domains[0]} failed (exit {proc.returncode})")
+            return {"errorType": "ChildFailed", "errorMessage": f"ChildFailed: exit {proc.returncode}"}
+        return data["Result"]
+
+    def _replay(self, d: Delivery, signed: dict[str, str], part: str) -> None:
+        kind, _, what = part.partition(":")
+        if kind == "replay-query":
+            event = self._http_event(d, signed, query=dict(parse_qsl(what)))
+            altered = "query:" + ",".join(k for k, _ in parse_qsl(what))
+        else:
+            name, _, value = what.partition("=")
+            event = self._http_event(d, signed, extra={name: value})
+            altered = f"header:{name}"
+        result = self._invoke(event)
+        [answer] = _answers(d, result)
+        with self.lock:
+            self.report.replays += 1
+            self.replays.append(CallerAnswer(d.domains[0], False, answer.status, answer.code, answer.order_id,
+                                             replay=altered))
+
+    def deliver(self, d: Delivery) -> None:
+        last: list[_Answer] = [_Answer() for _ in d.orders]
+        while d.attempts < MAX_DELIVERIES:
+            k = d.attempts
+            for domain, fault in d.faults[k] if k < len(d.faults) else []:
+                _inject(self.emb, domain, fault)
+                with self.lock:
+                    self.report.faults[fault.split(":", 1)[0]] += 1
+            d.attempts += 1
+            signed = sign_webhook(DEMO_WEBHOOK_SECRET, d.body, d.msg_id) if d.kind == "http" else {}
+            event = self._http_event(d, signed) if d.kind == "http" else json.dumps(d.event).encode()
+            result = self._run_child(d, event) if d.policy == "kill" and k == 0 else self._invoke(event)
+            _clear_targeted(self.emb, d.domains)
+            if k == 0:
+                for part in d.replays:
+                    self._replay(d, signed, part)
+            now = _answers(d, result)
+            # Keep the most telling answer per order: a later one, unless only an earlier one carried the OrderId.
+            last = [n if n.order_id is not None or n.done or o.order_id is None else o
+                    for n, o in zip(now, last, strict=True)]
+            finished = (d.policy in ("once", "kill")
+                        or (d.policy == "until-placed" and all(a.order_id is not None for a in last))
+                        or all(a.done for a in now))
+            ok = all(a.done for a in now)
+            with self.lock:
+                self.report.deliveries += 1
+                self.report.redeliveries += d.attempts > 1
+                self.report.outcomes["ok" if ok else "not ok, not retried" if finished else "redeliver"] += 1
+            if finished:
+                break
+            time.sleep(min(0.05 * 1.5 ** k, 1.0))
+        retried = d.policy in ("retry", "until-placed")
+        with self.lock:
+            for domain, a in zip(d.domains, last, strict=True):
+                self.answers[domain] = CallerAnswer(domain, retried, a.status, a.code, a.order_id)
+            self.finished += 1
+            total = len(self.plan.deliveries)
+            step = max(1, math.ceil(total / 10))
+            if self.progress is not None and total >= PROGRESS_MIN_DELIVERIES and (
+                    self.finished % step == 0 or self.finished == total):
+                self.progress(f"chaos: {self.finished}/{total} deliveries done "
+                              f"({100 * self.finished // total}%), {time.monotonic() - self.started:.0f} s")
+
+    # ------------------------------------------------------------------ the whole run
+
+    def run(self) -> None:
+        for d in self.plan.deliveries:
+            for domain, down in d.down.items():
+                if "callback" in down and self.emb.receiver is not None:
+                    self.emb.receiver.set_down(_quoted(domain))
+                if "mns" in down and self.emb.mns is not None:
+                    self.emb.mns.set_down(_quoted(domain))
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="chaos") as pool:
+            list(pool.map(self.deliver, self.plan.deliveries))
+        self._settle()
+
+    def _settle(self) -> None:
+        """Clear faults, bring the sinks up, wait out the killed claims, then sweep until nothing remains."""
+        emb = self.emb
         emb.emulator.clear_faults()
-        _check(emb, report, n)
+        for double in (emb.receiver, emb.mns):
+            if double is not None:
+                double.clear_faults()
+        if self.last_kill is not None:
+            wait = self.last_kill + CLAIM_SECONDS + 0.5 - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        event = json.dumps(TIMER_EVENT).encode()
+        for _ in range(MAX_SWEEPS):
+            result = self._invoke(event)
+            self.report.sweeps += 1
+            remaining = result.get("Remaining") if isinstance(result, dict) else None
+            if not isinstance(remaining, int) or isinstance(remaining, bool):
+                self.report.problems.append(f"the sweep answered without a Remaining count: {str(result)[:80]}")
+                return
+            self.report.sweep_remaining = remaining
+            if remaining == 0:
+                return
+            time.sleep(SWEEP_PAUSE_S)
+        self.report.problems.append(f"{self.report.sweep_remaining} open record(s) left after {MAX_SWEEPS} sweeps")
+
+
+def _ledger_entries(sink_names: Sequence[str]) -> list[LedgerEntry]:
+    import index
+
+    relay = index._relay or index._setup()
+    assert relay is not None
+    now = time.time()
+    configured = [s.name for s in getattr(relay, "sinks", [])] or list(sink_names)
+    out = []
+    for r in relay.ledger.store.scan(None):
+        confirmed = set(getattr(r, "deliveries", {}) or {})
+        out.append(LedgerEntry(
+            key=r.key, state=r.state, domains=tuple(r.order.get("domains", [])), order_id=r.order_id,
+            pending_sinks=tuple(s for s in configured if s not in confirmed),
+            claim_lapsed=r.claim_lapsed(now), parked=getattr(r, "parked_at", None) is not None))
+    return out
+
+
+def _sink_messages(emb: Embedded) -> list[SinkMessage]:
+    out = []
+    for sink, pairs in emb.pushed_by_sink().items():
+        for msg_id, m in pairs:
+            order = m.get("Order") or {}
+            out.append(SinkMessage(sink, msg_id, str(m.get("Type")), tuple(order.get("Domains") or ()),
+                                   _int(order.get("OrderId")), (m.get("Error") or {}).get("Code")))
+    return out
+
+
+def run(n: int = 30, seed: int = 1, workers: int = 4, sinks: tuple[str, ...] = DEFAULT_SINKS,
+        echo: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None,
+        list_lag_seconds: float = LIST_LAG_SECONDS) -> ChaosReport:
+    """Plan, run and check one chaos run; ``echo`` gets the report lines, ``progress`` a line about every
+    10% of the deliveries."""
+    plan = make_plan(n, seed, sinks)
+    planned = plan.fault_counts()
+    report = ChaosReport(orders=n, events=len(plan.deliveries), seed=seed, plan_digest=plan.digest(),
+                         faults=Counter({k: v for k, v in planned.items() if k in CALLER_FAULTS}))
+    extra = {"CAS_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS), "CALLBACK_MAX_ATTEMPTS": "1", "BATCH_CONCURRENCY": "4",
+             "SWEEP_MIN_AGE_SECONDS": "0", "IDEMPOTENCY_CLAIM_SECONDS": str(CLAIM_SECONDS),
+             "RECONCILE_LIST_LAG_SECONDS": str(math.floor(list_lag_seconds) + 1)}
+    started = time.monotonic()
+    with embedded_default(extra_env=extra, sinks=sinks, https=True, list_lag_seconds=list_lag_seconds) as emb:
+        runner = _Runner(emb, plan, report, workers, progress)
+        runner.run()
+        paid = [PaidOrder(o.order_id, tuple(o.domains)) for o in emb.emulator.paid_orders()]
+        messages = _sink_messages(emb)
+        answers = list(runner.answers.values()) + runner.replays
+        ledger = _ledger_entries(sinks)
+        report.problems += check(orders=plan.orders, sinks=list(sinks), paid=paid, messages=messages,
+                                 answers=answers, ledger=ledger)
+        report.paid_orders = len(paid)
+        report.not_placed = len(set(plan.orders) - {d for p in paid for d in p.domains})
+        report.cas_answers = emb.emulator.counts_by_outcome(ACTION_CREATE)
+        for sink in sinks:
+            created = [m for m in messages if m.sink == sink and m.type == "certificate.order.created"]
+            report.sink_order_ids[sink] = len({m.order_id for m in created})
+            report.sink_messages[sink] = sum(1 for m in messages if m.sink == sink)
+        if emb.receiver is not None:
+            report.callback_attempts = len(emb.receiver.attempts())
+            report.sink_refusals["callback"] = sum(1 for a in emb.receiver.attempts() if a.status >= 500)
+        if emb.mns is not None:
+            report.sink_refusals["mns"] = sum(1 for r in emb.mns.requests() if r.status >= 500)
+        report.ledger_left = Counter(e.state for e in ledger)
     report.seconds = time.monotonic() - started
     if echo:
         for line in report.lines():
             echo(line)
     return report
-
-
-def _check(emb: Embedded, report: ChaosReport, n: int) -> None:
-    import index
-    from casrelay.cas.credentials import resolve
-    from casrelay.ledger import UNKNOWN
-
-    placed = [o for o in emb.emulator.orders() if o.status != "CANCELLED"]
-    report.paid_orders = len(placed)
-    if len(placed) != n:
-        report.problems.append(f"{len(placed)} paid orders for {n} unique orders")
-    by_domain = Counter(o.domain for o in placed)
-    twice = [d for d, c in by_domain.items() if c > 1]
-    if twice:
-        report.problems.append(f"ordered twice: {twice[:5]}")
-    ids = {o.order_id for o in placed}
-    for sink, pairs in emb.pushed_by_sink().items():
-        report.sink_messages[sink] = len(pairs)
-        seen: dict[int, set[str]] = defaultdict(set)
-        for msg_id, message in pairs:
-            if message["Type"] == "certificate.order.created":
-                seen[message["Order"]["OrderId"]].add(msg_id)
-        missing = ids - set(seen)
-        if missing:
-            report.problems.append(f"{len(missing)} OrderIds never reached {sink}")
-        if any(len(v) != 1 for v in seen.values()):
-            report.problems.append(f"{sink} got one order under different message ids")
-        created = sum(1 for _, m in pairs if m["Type"] == "certificate.order.created")
-        report.duplicates_with_same_id += created - len(seen)
-    if emb.receiver is not None:
-        # Every attempt the callback receiver saw, accepted or not: one order, one webhook-id, however often.
-        ids_by_order: dict[int, set[str]] = defaultdict(set)
-        attempts = [a for a in emb.receiver.attempts() if a.verified]
-        for attempt in attempts:
-            message = attempt.json()
-            if message["Type"] == "certificate.order.created":
-                ids_by_order[message["Order"]["OrderId"]].add(attempt.webhook_id or "")
-        report.callback_attempts = len(attempts)
-        if any(len(v) != 1 for v in ids_by_order.values()):
-            report.problems.append("the callback got one order under different webhook-ids")
-    relay = index._relay
-    if relay is None:
-        relay = index._setup()
-    assert relay is not None
-    unknown = [r for r in relay.ledger.store.scan([UNKNOWN])]
-    report.unknown_left = len(unknown)
-    for record in unknown:
-        listed = relay.gateway.list_orders(record.order["domains"][0], resolve(None))
-        if len(relay.placement.reconciler.candidates(record, listed)) == 1:
-            report.resolvable_unknown += 1
-    if report.resolvable_unknown:
-        report.problems.append(f"{report.resolvable_unknown} unknown keys that reconciliation could resolve")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,13 +693,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--list-lag", type=float, default=LIST_LAG_SECONDS,
+                        help="seconds before the emulator lists a new order (default %(default)s)")
     parser.add_argument("--with-sqs", action="store_true", help="also push to moto's SQS server")
+    parser.add_argument("--plan-only", action="store_true", help="print the plan's digest and faults, run nothing")
     args = parser.parse_args(argv)
-    sinks = ("file", "callback", "mns", "sqs") if args.with_sqs else ("file", "callback", "mns")
+    sinks = (*DEFAULT_SINKS, "sqs") if args.with_sqs else DEFAULT_SINKS
+    if args.plan_only:
+        plan = make_plan(args.orders, args.seed, sinks)
+        print(f"seed {args.seed}, plan {plan.digest()}: {args.orders} orders in {len(plan.deliveries)} events")
+        for line in _wrapped("faults planned:", plan.fault_counts()):
+            print(line)
+        return 0
     import logging
 
+    load_index()  # casrelay's logger sets its level when first imported; quieten it after that
     logging.getLogger("casrelay").setLevel(logging.CRITICAL)  # the figures, not thousands of log lines
-    report = run(args.orders, args.seed, args.workers, sinks, echo=print)
+
+    def to_stderr(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    report = run(args.orders, args.seed, args.workers, sinks, echo=print, progress=to_stderr,
+                 list_lag_seconds=args.list_lag)
     return 0 if report.ok else 1
 
 

@@ -1,14 +1,16 @@
 """The embedded default: the function wired to the local CAS emulator, with no cloud account.
 
 One context manager sets the environment the way a deployment would (``CAS_ENDPOINT`` on loopback,
-``CAS_PROTOCOL=http``, the emulator's demo credentials, a demo webhook secret) and restores it
-afterwards, so the demo, the local server, the local invoke and the tests all run the same setup.
+``CAS_PROTOCOL=http``, or ``https`` with ``CAS_CA_FILE`` for the emulator's test CA, the emulator's
+demo credentials, a demo webhook secret) and restores it afterwards, so the demo, the local server,
+the local invoke and the tests all run the same setup.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -98,12 +100,16 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 
 @contextmanager
 def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence[str] = ("file",),
-                     **emulator_args: object) -> Iterator[Embedded]:
+                     https: bool = False, **emulator_args: object) -> Iterator[Embedded]:
     """``sinks`` picks the doubles to start: ``file`` (a JSON-lines file), ``callback`` (a Standard
-    Webhooks receiver), ``mns`` (the MNS emulator) and ``sqs`` (moto's server)."""
+    Webhooks receiver), ``mns`` (the MNS emulator) and ``sqs`` (moto's server). ``https=True`` runs the
+    CAS emulator in TLS mode with its test CA and points the function at it (``CAS_PROTOCOL=https``,
+    ``CAS_CA_FILE``). Other keyword arguments go to ``CasEmulator`` (e.g. ``list_lag_seconds``)."""
     unknown = set(sinks) - set(SINK_KINDS)
     if unknown:
         raise ValueError(f"unknown sink kinds {sorted(unknown)}; choose from {SINK_KINDS}")
+    if https:
+        emulator_args["tls"] = True
     emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
     emulator.start()
     workdir = Path(tempfile.mkdtemp(prefix="casrelay-"))
@@ -142,7 +148,7 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
         sink_urls.append(f"sqs+http://{host}:{port}/123456789012/orders?region={SQS_REGION}")
     env = {
         "CAS_ENDPOINT": emulator.endpoint,
-        "CAS_PROTOCOL": "http",
+        "CAS_PROTOCOL": emulator.protocol,
         "CAS_REGION": "cn-hangzhou",
         "ALIBABA_CLOUD_ACCESS_KEY_ID": cas_emulator.DEMO_ACCESS_KEY_ID,
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET": cas_emulator.DEMO_ACCESS_KEY_SECRET,
@@ -154,9 +160,17 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
         "CALLBACK_SECRET": DEMO_CALLBACK_SECRET,
         "CALLBACK_ALLOW_HOSTS": "127.0.0.1",
         "CALLBACK_TIMEOUT_MS": "2000",
+        # The emulator lists an order as soon as it exists (unless a test sets a list lag), so a search right
+        # after an ambiguous answer already proves whether it placed one.
+        "RECONCILE_LIST_LAG_SECONDS": "0",
         # darabonba sends even loopback calls through HTTP(S)_PROXY and ignores NO_PROXY.
         "HTTP_PROXY": "", "HTTPS_PROXY": "", "http_proxy": "", "https_proxy": "",
     }
+    if emulator.protocol == "https":
+        env["CAS_CA_FILE"] = emulator.ca_file
+    if emulator.list_lag_seconds > 0:
+        # The function must not take an empty search for proof before the emulator lists new orders.
+        env["RECONCILE_LIST_LAG_SECONDS"] = str(math.floor(emulator.list_lag_seconds) + 1)
     env.update(extra_env or {})
     index = load_index()
     with stack:

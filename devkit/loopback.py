@@ -140,7 +140,9 @@ class LoopbackServer:
             connections = list(self._connections)
         for conn in connections:
             with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+                # The plain socket's shutdown: on a TLS connection ``SSLSocket.shutdown`` would also drop
+                # the TLS state under the handler thread that is reading from it.
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
         server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=JOIN_TIMEOUT_S)

@@ -17,6 +17,10 @@ the service checks, as far as the public documentation describes it:
 Message bodies are stored exactly as sent. The SDK base64-encodes bodies unless
 ``queue.set_encoding(False)``, so ``messages(queue)`` decodes base64 by default; pass ``base64=False``
 for raw bodies. ReceiveMessage hands out each message once (no visibility timeout, no delete).
+
+Faults (``fail_next``, ``drop_next``, latency) are queued because the service cannot be made to fail
+on demand; ``fail_matching`` and ``set_down`` aim them at the messages that contain a given text (a
+domain, say), so that a run can keep the queue down for some orders while the others go through.
 """
 
 from __future__ import annotations
@@ -94,6 +98,14 @@ class MnsError(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class _Fault:
+    status: int
+    code: str
+    #: Only messages whose body contains this text take the fault; None: any request.
+    match: str | None = None
+
+
 @dataclass
 class _Queue:
     messages: list[StoredMessage] = field(default_factory=list)
@@ -136,7 +148,8 @@ class MnsEmulator(LoopbackServer):
                      if sts_keys is None else dict(sts_keys))
         self._lock = threading.Lock()
         self._queues: dict[str, _Queue] = {name: _Queue() for name in queues}
-        self._faults: deque[tuple[int, str]] = deque()
+        self._faults: deque[_Fault] = deque()
+        self._down: dict[str, tuple[int, str]] = {}  # body substring -> (status, code), until cleared
         self._drops = 0
         self._latency_s = 0.0
         self._records: list[RequestRecord] = []
@@ -177,7 +190,41 @@ class MnsEmulator(LoopbackServer):
     def fail_next(self, count: int = 1, status: int = 503, code: str = "ServiceUnavailable") -> None:
         """Answer the next ``count`` well-signed requests with an MNS error."""
         with self._lock:
-            self._faults.extend((status, code) for _ in range(count))
+            self._faults.extend(_Fault(status, code) for _ in range(count))
+
+    def fail_matching(self, substring: str, count: int = 1, status: int = 503,
+                      code: str = "ServiceUnavailable") -> None:
+        """Answer the next ``count`` well-signed requests whose message contains ``substring`` with an MNS
+        error. The message body is matched as sent and, when it is base64 (the SDK's default), decoded."""
+        if not substring:
+            raise ValueError("substring must not be empty")
+        with self._lock:
+            self._faults.extend(_Fault(status, code, substring) for _ in range(count))
+
+    def set_down(self, substring: str, status: int = 503, code: str = "ServiceUnavailable") -> None:
+        """Answer every well-signed request whose message contains ``substring`` with an MNS error, until
+        ``clear_down``: the queue is down for those messages and up for every other one."""
+        if not substring:
+            raise ValueError("substring must not be empty")
+        with self._lock:
+            self._down[substring] = (status, code)
+
+    def clear_down(self, substring: str | None = None) -> None:
+        with self._lock:
+            if substring is None:
+                self._down.clear()
+            else:
+                self._down.pop(substring, None)
+
+    def clear_faults(self, substring: str | None = None) -> None:
+        """Drop queued faults: all of them (drops and down modes too), or those aimed at ``substring``."""
+        with self._lock:
+            if substring is None:
+                self._faults.clear()
+                self._down.clear()
+                self._drops = 0
+            else:
+                self._faults = deque(f for f in self._faults if f.match != substring)
 
     def drop_next(self, count: int = 1) -> None:
         """Close the connection of the next ``count`` requests without answering."""
@@ -204,7 +251,7 @@ class MnsEmulator(LoopbackServer):
             with self._lock:
                 drop = self._drops > 0
                 self._drops -= 1 if drop else 0
-                fault = self._faults.popleft() if self._faults and not drop else None
+            fault = None if drop else self._take_fault(body)
             if drop:
                 handler.close_connection = True
                 with contextlib.suppress(OSError):
@@ -212,7 +259,7 @@ class MnsEmulator(LoopbackServer):
                 self._record(handler, 0, "Dropped", access_key_id)
                 return
             if fault is not None:
-                raise MnsError(fault[0], fault[1], "injected fault")
+                raise MnsError(fault.status, fault.code, "injected fault")
             status, xml = self._route(handler, body, access_key_id)
         except MnsError as exc:
             self._record(handler, exc.status, exc.code, access_key_id)
@@ -220,6 +267,22 @@ class MnsEmulator(LoopbackServer):
             return
         self._record(handler, status, None, access_key_id)
         self._reply(handler, status, xml, request_id)
+
+    def _take_fault(self, body: bytes) -> _Fault | None:
+        """Down for this message first, then the first queued fault that matches it."""
+        with self._lock:
+            if not self._down and all(f.match is None for f in self._faults):
+                return self._faults.popleft() if self._faults else None
+        text = _searchable(body)
+        with self._lock:
+            for substring, (status, code) in self._down.items():
+                if substring in text:
+                    return _Fault(status, code, substring)
+            for fault in self._faults:
+                if fault.match is None or fault.match in text:
+                    self._faults.remove(fault)
+                    return fault
+        return None
 
     def _record(self, handler: _Handler, status: int, code: str | None, access_key_id: str | None) -> None:
         with self._lock:
@@ -355,6 +418,20 @@ def _error_xml(code: str, message: str, request_id: str) -> str:
     return (f'<?xml version="1.0" encoding="UTF-8"?><Error xmlns="{XMLNS}"><Code>{escape(code)}</Code>'
             f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId><HostId>{HOST_ID}</HostId>"
             "</Error>")
+
+
+def _searchable(body: bytes) -> str:
+    """The request body as text, followed by its MessageBody decoded from base64 when it is base64."""
+    raw = body.decode("utf-8", "replace")
+    try:
+        message = ET.fromstring(body).findtext(f"{{{XMLNS}}}MessageBody") or ""  # noqa: S314 - loopback clients
+    except ET.ParseError:
+        return raw
+    try:
+        decoded = base64.b64decode(message, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        decoded = ""
+    return f"{raw}\n{message}\n{decoded}"
 
 
 def _b64decode(text: str) -> bytes:

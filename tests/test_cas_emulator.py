@@ -7,6 +7,8 @@ real client code will see the same bytes and the same exceptions.
 
 from __future__ import annotations
 
+import concurrent.futures
+import random
 import subprocess
 import sys
 import time
@@ -29,16 +31,19 @@ from darabonba.runtime import RuntimeOptions
 
 from devkit.cas_emulator import (
     ACTION_CREATE,
+    ACTION_LIST_ORDERS,
     ACTION_PACKAGE_STATE,
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
     DEMO_SECURITY_TOKEN,
     DEMO_STS_ACCESS_KEY_ID,
     DEMO_STS_ACCESS_KEY_SECRET,
+    DOCUMENTED_STATUSES,
     FIRST_ORDER_ID,
     OUTCOME_CLOSED_AFTER_COMMIT,
     OUTCOME_DELAYED_AFTER_COMMIT,
     OUTCOME_DROPPED,
+    OUTCOME_ERROR_AFTER_COMMIT,
     THROTTLING_CODE,
     THROTTLING_MESSAGE,
     CasEmulator,
@@ -305,7 +310,7 @@ def test_describe_package_state_reports_total_used_and_issued(emu: CasEmulator) 
 
 def test_describe_certificate_state_gives_dns_or_file_validation_data(emu: CasEmulator) -> None:
     client = make_client(emu)
-    dns_id = create(client, "*.wild.example.com", validate_type="DNS")
+    dns_id = create(client, "*.wild.example.com", validate_type="DNS", product_code="geotrust-dv-w-starter")
     file_id = create(client, "file.example.com", validate_type="FILE")
 
     dns = client.describe_certificate_state(cas_models.DescribeCertificateStateRequest(order_id=dns_id)).body
@@ -358,21 +363,72 @@ def test_list_user_certificate_order_filters_by_keyword_and_status_and_pages(emu
     assert listing(order_type="UPLOAD").total_count == 0
 
 
-def test_cancelling_a_pending_order_returns_its_quota_unit(emu: CasEmulator) -> None:
-    client = make_client(emu)
-    order_id = create(client)
-    assert emu.quota().used == 1
-
-    body = client.cancel_certificate_for_package_request(
+def _cancel(client: Client, order_id: int) -> cas_models.CancelCertificateForPackageRequestResponseBody:
+    return client.cancel_certificate_for_package_request(
         cas_models.CancelCertificateForPackageRequestRequest(order_id=order_id)).body
 
+
+Listed = cas_models.ListUserCertificateOrderResponseBodyCertificateOrderList
+
+
+def _listed(client: Client, **kwargs: object) -> list[Listed]:
+    body = client.list_user_certificate_order(cas_models.ListUserCertificateOrderRequest(**kwargs)).body
+    return list(body.certificate_order_list or [])
+
+
+def test_cancelling_a_pending_order_returns_its_quota_unit_and_unlists_it(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    order_id = create(client)
+    kept = create(client, "kept.example.com")
+    assert emu.quota().used == 2
+
+    body = _cancel(client, order_id)
+
     assert body.request_id
-    assert emu.get_order(order_id).status == "CANCELLED"
-    assert client.describe_package_state(cas_models.DescribePackageStateRequest()).body.used_count == 0
+    order = emu.get_order(order_id)
+    assert order.cancelled and order.status == "PAYED"  # no invented CANCELLED status
+    assert client.describe_package_state(cas_models.DescribePackageStateRequest()).body.used_count == 1
+    assert [o.order_id for o in _listed(client)] == [kept]
+    assert [o.order_id for o in emu.orders()] == [order_id, kept]  # tests still see it
+    assert [o.order_id for o in emu.paid_orders()] == [kept]
+    with pytest.raises(ClientException) as described:
+        client.describe_certificate_state(cas_models.DescribeCertificateStateRequest(order_id=order_id))
     with pytest.raises(ClientException) as again:
-        client.cancel_certificate_for_package_request(
-            cas_models.CancelCertificateForPackageRequestRequest(order_id=order_id))
+        _cancel(client, order_id)
+    assert (described.value.code, again.value.code) == ("NotFoundOrder", "NotFoundOrder")
+
+
+def test_cancelling_an_issued_order_revokes_it_without_returning_quota(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    order_id = create(client)
+    emu.set_order_status(order_id, "ISSUED")
+
+    _cancel(client, order_id)
+
+    order = emu.get_order(order_id)
+    assert (order.status, order.cancelled) == ("REVOKED", False)
+    assert emu.quota().used == 1 and [o.order_id for o in emu.paid_orders()] == [order_id]
+    assert [(o.order_id, o.status) for o in _listed(client)] == [(order_id, "REVOKED")]
+    with pytest.raises(ClientException) as again:
+        _cancel(client, order_id)
     assert again.value.code == "OrderStateError"
+
+
+def test_only_the_documented_statuses_exist(emu: CasEmulator) -> None:
+    assert DOCUMENTED_STATUSES == ("PAYED", "CHECKING", "CHECKED_FAIL", "ISSUED", "WILLEXPIRED", "EXPIRED",
+                                   "NOTACTIVATED", "REVOKED")
+    client = make_client(emu)
+    order_id = create(client)
+    with pytest.raises(ValueError, match="documented"):
+        emu.set_order_status(order_id, "CANCELLED")
+    with pytest.raises(ValueError, match="documented"):
+        CasEmulator(initial_order_status="CANCELED")
+    with pytest.raises(ClientException) as info:
+        _listed(client, status="CANCELLED")
+    assert info.value.code == "InvalidParameter.Status"
+    for status in DOCUMENTED_STATUSES:
+        emu.set_order_status(order_id, status)
+        assert [o.status for o in _listed(client, status=status)] == [status]
 
 
 # --------------------------------------------------------------------------- flow control
@@ -498,6 +554,289 @@ def test_drop_before_commit_closes_the_connection_and_changes_nothing(emu: CasEm
     assert emu.request_count(ACTION_CREATE, OUTCOME_DROPPED) == 1
     create(client)
     assert emu.counts_by_action() == {ACTION_CREATE: 2}
+
+
+# --------------------------------------------------------------------------- list lag
+
+
+def test_a_new_order_is_listed_only_after_the_list_lag_on_the_emulators_clock() -> None:
+    offset = [0.0]
+    with CasEmulator(list_lag_seconds=30, clock=lambda: time.time() + offset[0]) as emu:
+        client = make_client(emu)
+        order_id = create(client, "lag.example.com")
+
+        assert _listed(client) == [] and _listed(client, keyword="lag") == []
+        offset[0] = 29.0
+        assert _listed(client) == []
+        offset[0] = 30.5
+        assert [o.order_id for o in _listed(client, keyword="lag")] == [order_id]
+        assert emu.get_order(order_id).status == "PAYED"  # the order existed all along
+
+
+def test_the_list_lag_can_change_while_running_and_defaults_to_none(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    assert emu.list_lag_seconds == 0
+    first = create(client, "a.example.com")
+    assert [o.order_id for o in _listed(client)] == [first]
+
+    emu.set_list_lag(3600)
+    second = create(client, "b.example.com")
+    assert _listed(client) == []  # neither is an hour old
+    emu.set_list_lag(0)
+    assert [o.order_id for o in _listed(client)] == [second, first]
+
+
+# --------------------------------------------------------------------------- product rules
+
+
+@pytest.mark.parametrize(
+    ("product", "domain", "extra", "code"),
+    [
+        ("symantec-free-1-free", "a.example.com,b.example.com", {}, "InvalidParameter.Domain"),
+        ("digicert-free-1-free", "*.example.com", {}, "InvalidParameter.Domain"),
+        ("geotrust-dv-w-starter", "www.example.com", {}, "InvalidParameter.Domain"),
+        ("globalsign-ov-w-advanced", "*.a.example.com,b.example.com", {}, "InvalidParameter.Domain"),
+        ("geotrust-dv-1-starter", "*.example.com", {}, "InvalidParameter.Domain"),
+        ("geotrust-dv-1-starter", "www.example.com", {"company_name": "ACME Ltd"}, "InvalidParameter.CompanyName"),
+        ("symantec-free-1-free", "www.example.com", {"company_name": "ACME Ltd"}, "InvalidParameter.CompanyName"),
+    ],
+)
+def test_the_product_code_decides_which_names_and_fields_an_order_may_have(
+    emu: CasEmulator, product: str, domain: str, extra: dict[str, str], code: str,
+) -> None:
+    with pytest.raises(ClientException) as info:
+        create(make_client(emu), domain, product_code=product, **extra)
+
+    assert (info.value.code, info.value.status_code) == (code, 400)
+    assert emu.orders() == [] and emu.quota(product).used == 0
+
+
+@pytest.mark.parametrize(
+    ("product", "domain", "extra"),
+    [
+        ("symantec-free-1-free", "www.example.com", {}),
+        ("geotrust-ov-1-personal", "a.example.com,b.example.com", {"company_name": "ACME Ltd"}),
+        ("globalsign-dv-w-advanced", "*.a.example.com,*.b.example.com", {}),
+        ("cfca-ev-w-advanced", "*.example.com", {"company_name": "ACME Ltd"}),
+        ("symantec-dv-1-starter", "a.example.com,b.example.com,c.example.com", {}),
+    ],
+)
+def test_orders_that_fit_their_product_are_placed(emu: CasEmulator, product: str, domain: str,
+                                                  extra: dict[str, str]) -> None:
+    order_id = create(make_client(emu), domain, product_code=product, **extra)
+
+    assert emu.get_order(order_id).domain == domain
+    assert emu.quota(product).used == 1
+
+
+# --------------------------------------------------------------------------- CSR names
+
+
+def _csr(cn: str, sans: list[str]) -> str:
+    key = _rsa_key()
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]),
+                                        critical=False)
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+_KEYS: list[rsa.RSAPrivateKey] = []
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    if not _KEYS:
+        _KEYS.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _KEYS[0]
+
+
+def test_a_csr_order_binds_its_cn_first_then_its_sans_de_duplicated(emu: CasEmulator) -> None:
+    csr = _csr("www.example.com", ["www.example.com", "example.com", "WWW.Example.com", "api.example.com."])
+    client = make_client(emu)
+
+    order_id = create(client, "ignored.example.com", csr=csr, product_code="symantec-dv-1-starter")
+
+    order = emu.get_order(order_id)
+    assert order.domains == ["www.example.com", "example.com", "api.example.com"]
+    assert order.domain == "www.example.com,example.com,api.example.com"
+    [item] = _listed(client, keyword="api.example.com")
+    assert item.domain == "www.example.com,example.com,api.example.com"
+
+
+@pytest.mark.parametrize(
+    ("product", "cn", "sans", "code"),
+    [
+        ("symantec-free-1-free", "www.example.com", ["www.example.com", "example.com"], "InvalidParameter.Domain"),
+        ("symantec-dv-1-starter", "www.example.com", ["*.example.com"], "InvalidParameter.Domain"),
+        ("symantec-dv-1-starter", "a.example.com", [f"n{i}.example.com" for i in range(5)], "InvalidParameter.Domain"),
+        ("symantec-dv-1-starter", "www.example.com", ["not a name"], "InvalidParameter.Domain"),
+    ],
+)
+def test_the_names_a_csr_binds_follow_the_domain_and_product_rules(emu: CasEmulator, product: str, cn: str,
+                                                                   sans: list[str], code: str) -> None:
+    with pytest.raises(ClientException) as info:
+        create(make_client(emu), "ignored.example.com", csr=_csr(cn, sans), product_code=product)
+
+    assert info.value.code == code
+    assert emu.orders() == []
+
+
+def test_a_free_product_takes_a_csr_whose_sans_repeat_its_cn(emu: CasEmulator) -> None:
+    order_id = create(make_client(emu), csr=_csr("one.example.com", ["one.example.com"]))
+
+    assert emu.get_order(order_id).domains == ["one.example.com"]
+
+
+# --------------------------------------------------------------------------- after commit, any answer
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "raw_body", "raised"),
+    [
+        (500, "InternalError", None, ServerException),
+        (502, "BadGateway", "<html><body><h1>502 Bad Gateway</h1></body></html>", UnretryableException),
+        (502, "BadGateway", None, ServerException),
+        (503, "ServiceUnavailable", None, ServerException),
+        (504, "GatewayTimeout", None, ServerException),
+        (504, "GatewayTimeout", "<html><body><h1>504 Gateway Time-out</h1></body></html>", UnretryableException),
+        (400, THROTTLING_CODE, None, ClientException),
+    ],
+)
+def test_error_after_commit_answers_any_status_and_code_while_the_order_stays_committed(
+    emu: CasEmulator, status: int, code: str, raw_body: str | None, raised: type[Exception],
+) -> None:
+    emu.error_after_commit(ACTION_CREATE, status=status, code=code, message="after commit", raw_body=raw_body)
+
+    with pytest.raises(raised) as info:
+        create(make_client(emu), "committed.example.com")
+
+    if raw_body is None:
+        assert (info.value.code, info.value.status_code) == (code, status)  # type: ignore[attr-defined]
+    else:
+        assert "json" in str(info.value.inner_exception).lower()  # type: ignore[attr-defined]
+    assert [o.domain for o in emu.paid_orders()] == ["committed.example.com"]
+    assert emu.quota().used == 1
+    assert emu.request_count(ACTION_CREATE, OUTCOME_ERROR_AFTER_COMMIT) == 1
+
+
+def test_throttling_after_commit_with_retry_after_is_a_ThrottlingException_yet_the_order_exists(
+    emu: CasEmulator,
+) -> None:
+    emu.error_after_commit(ACTION_CREATE, status=400, code=THROTTLING_CODE, message=THROTTLING_MESSAGE,
+                           retry_after_ms=500)
+
+    with pytest.raises(ThrottlingException) as info:
+        create(make_client(emu), "throttled-after.example.com")
+
+    assert (info.value.code, info.value.retry_after) == (THROTTLING_CODE, 500)
+    assert [o.domain for o in emu.paid_orders()] == ["throttled-after.example.com"]
+
+
+# --------------------------------------------------------------------------- targeted faults
+
+
+def _expect_failure(client: Client, domain: str) -> None:
+    with pytest.raises((ServerException, ClientException, UnretryableException)):
+        create(client, domain)
+
+
+TARGETED_FAULTS = {
+    "fail_next": (lambda emu, d: emu.fail_next(ACTION_CREATE, domain=d), False),
+    "drop_before_commit": (lambda emu, d: emu.drop_before_commit(ACTION_CREATE, domain=d), False),
+    "error_after_commit": (lambda emu, d: emu.error_after_commit(ACTION_CREATE, domain=d), True),
+    "close_after_commit": (lambda emu, d: emu.close_after_commit(ACTION_CREATE, domain=d), True),
+    "delay_after_commit": (lambda emu, d: emu.delay_after_commit(ACTION_CREATE, seconds=1.5, domain=d), True),
+    "tls_error_after_commit": (lambda emu, d: emu.tls_error_after_commit(ACTION_CREATE, domain=d), True),
+}
+
+
+@pytest.mark.parametrize("method", sorted(TARGETED_FAULTS))
+def test_a_fault_aimed_at_a_domain_hits_only_calls_for_that_domain(emu: CasEmulator, method: str) -> None:
+    inject, committed = TARGETED_FAULTS[method]
+    client = make_client(emu, read_timeout_ms=400)
+    inject(emu, "Target.Example.com")
+
+    create(client, "other.example.com")
+    create(client, "a.target.example.com")  # names match exactly, not by suffix
+    _expect_failure(client, "target.example.com")
+    create(client, "target.example.com")  # the one fault is used up
+
+    domains = [o.domain for o in emu.orders()]
+    assert domains == ["other.example.com", "a.target.example.com"] + ["target.example.com"] * (1 + committed)
+
+
+def test_latency_aimed_at_a_domain_delays_only_its_calls(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    emu.set_latency(400, ACTION_CREATE, domain="slow.example.com")
+
+    started = time.monotonic()
+    create(client, "fast.example.com")
+    fast = time.monotonic() - started
+    started = time.monotonic()
+    create(client, "slow.example.com")
+    slow = time.monotonic() - started
+
+    assert slow >= 0.4 > fast
+
+
+def test_a_targeted_fault_matches_a_csr_cn_and_sans_and_a_list_keyword(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    csr = _csr("csr.example.com", ["csr.example.com", "alt.example.com"])
+    emu.fail_next(ACTION_CREATE, domain="csr.example.com")
+    emu.fail_next(ACTION_CREATE, domain="alt.example.com")
+    emu.fail_next(ACTION_LIST_ORDERS, domain="listed.example.com")
+
+    for _ in range(2):
+        with pytest.raises(ServerException):
+            create(client, "ignored.example.com", csr=csr, product_code="symantec-dv-1-starter")
+    create(client, "ignored.example.com", csr=csr, product_code="symantec-dv-1-starter")
+    assert _listed(client, keyword="other.example.com") == []
+    with pytest.raises(ServerException):
+        _listed(client, keyword="listed.example.com")
+
+
+def test_clear_faults_for_a_domain_leaves_the_faults_for_other_domains(emu: CasEmulator) -> None:
+    client = make_client(emu)
+    for domain in ("a.example.com", "b.example.com"):
+        emu.fail_next(ACTION_CREATE, domain=domain)
+        emu.error_after_commit(ACTION_CREATE, domain=domain)
+    emu.fail_next(ACTION_CREATE, count=1)  # untargeted: not cleared by a domain
+
+    emu.clear_faults(domain="A.example.com")
+    _expect_failure(client, "a.example.com")  # the untargeted fault
+    create(client, "a.example.com")
+    _expect_failure(client, "b.example.com")
+    _expect_failure(client, "b.example.com")
+
+    assert emu.counts_by_outcome(ACTION_CREATE) == {"ServiceUnavailable": 2, "ok": 1, OUTCOME_ERROR_AFTER_COMMIT: 1}
+
+
+def test_targeted_faults_hit_the_same_orders_whatever_the_thread_timing() -> None:
+    with CasEmulator(qps=None) as emu:  # flow control off: only the injected faults may refuse a call
+        _race_targeted_calls(emu)
+
+
+def _race_targeted_calls(emu: CasEmulator) -> None:
+    domains = [f"t{i}.example.com" for i in range(20)]
+    targeted = set(domains[::2])
+    for domain in sorted(targeted):
+        emu.fail_next(ACTION_CREATE, domain=domain)
+    random.Random(5).shuffle(domains)
+    client = make_client(emu)  # one client, its connection pool shared by the threads
+
+    def attempt(domain: str) -> tuple[str, bool]:
+        try:
+            create(client, domain)
+            return domain, True
+        except ServerException:
+            return domain, False
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=5) as pool:
+        results = dict(pool.map(attempt, domains))
+
+    assert {d for d, ok in results.items() if not ok} == targeted
+    assert {o.domain for o in emu.orders()} == set(domains) - targeted
 
 
 # --------------------------------------------------------------------------- CLI

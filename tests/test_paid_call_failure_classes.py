@@ -314,3 +314,22 @@ def test_codes_on_the_lists_prove_cas_refused_before_acting(code, cls, safe):
         err = _place(_gateway(srv.port))
     assert isinstance(err, cls)
     assert resend_is_safe(err) is safe
+
+
+def _cas_error_with_retry_after(status: int, code: str) -> Callable[[socket.socket, RawServer], None]:
+    body = json.dumps({"RequestId": "R-1", "HostId": "cas.aliyuncs.com", "Code": code, "Message": "m"}).encode()
+
+    def behave(conn: socket.socket, srv: RawServer) -> None:
+        srv.read(conn)
+        conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json;charset=utf-8\r\n"
+                     f"x-acs-retry-after: 500\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                     + body)
+    return behave
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "DeductQuotaFailed"), (429, "SomethingNew"), (429, "")])
+def test_a_retry_after_header_or_a_429_is_no_proof_without_a_throttling_code(status, code):
+    """The SDK turns any 4xx with x-acs-retry-after into ThrottlingException; only the code is proof."""
+    with server(_cas_error_with_retry_after(status, code)) as srv:
+        err = _place(_gateway(srv.port))
+    assert isinstance(err, CasOutcomeUnknown) and not resend_is_safe(err)

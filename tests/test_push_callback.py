@@ -252,3 +252,73 @@ def test_https_with_a_certificate_for_another_name_is_refused(tmp_path: Path, sl
         assert r.deliveries() == []
     assert "certificate" in str(info.value)
     assert sleeps.waits == []  # not retried within the invocation
+
+
+# --------------------------------------------------------------------------- faults aimed at some messages
+
+
+def _order_for(domain: str) -> dict[str, object]:
+    return {"Order": {"OrderId": 1, "Domains": [domain]}}
+
+
+def test_fail_matching_fails_only_the_next_messages_that_contain_the_text(receiver: CallbackReceiver,
+                                                                         sleeps: Sleeps) -> None:
+    receiver.fail_matching('"a.example.com"', 2, 503)
+    sink = sink_for(receiver, sleeps, max_attempts=1)
+
+    sink.push(_order_for("b.example.com"), "msg_b")  # passes the faults by
+    sink.push(_order_for("aa.example.com"), "msg_aa")  # contains a.example.com, but not the quoted name
+    for _ in range(2):
+        with pytest.raises(SinkUnavailable):
+            sink.push(_order_for("a.example.com"), "msg_a")
+    sink.push(_order_for("a.example.com"), "msg_a")  # both faults used up
+
+    assert [(a.webhook_id, a.status) for a in receiver.attempts()] == [
+        ("msg_b", 204), ("msg_aa", 204), ("msg_a", 503), ("msg_a", 503), ("msg_a", 204)]
+
+
+def test_untargeted_and_targeted_faults_queue_in_order(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.fail_matching("a.example.com", 1, 502)
+    receiver.fail_next(1, 500)
+    sink = sink_for(receiver, sleeps, max_attempts=1)
+
+    with pytest.raises(SinkUnavailable):
+        sink.push(_order_for("b.example.com"), "msg_b")  # skips the targeted fault, takes the untargeted one
+    with pytest.raises(SinkUnavailable):
+        sink.push(_order_for("a.example.com"), "msg_a")
+    sink.push(_order_for("a.example.com"), "msg_a")
+
+    assert [a.status for a in receiver.attempts()] == [500, 502, 204]
+
+
+def test_set_down_fails_one_name_on_every_push_until_cleared(receiver: CallbackReceiver, sleeps: Sleeps) -> None:
+    receiver.set_down('"down.example.com"', 503)
+    sink = sink_for(receiver, sleeps, max_attempts=1)
+
+    for _ in range(3):
+        with pytest.raises(SinkUnavailable):
+            sink.push(_order_for("down.example.com"), "msg_down")
+        sink.push(_order_for("up.example.com"), "msg_up")
+    receiver.clear_down('"down.example.com"')
+    sink.push(_order_for("down.example.com"), "msg_down")
+
+    assert [a.status for a in receiver.attempts() if a.webhook_id == "msg_down"] == [503, 503, 503, 204]
+    assert receiver.delivered_ids() == ["msg_up", "msg_down"]
+
+
+def test_clear_faults_drops_the_faults_for_one_text_or_all_of_them(receiver: CallbackReceiver,
+                                                                  sleeps: Sleeps) -> None:
+    receiver.fail_matching('"a.example.com"', 5, 503)
+    receiver.fail_matching('"b.example.com"', 5, 503)
+    receiver.set_down('"c.example.com"')
+    sink = sink_for(receiver, sleeps, max_attempts=1)
+
+    receiver.clear_faults('"a.example.com"')
+    sink.push(_order_for("a.example.com"), "msg_a")
+    with pytest.raises(SinkUnavailable):
+        sink.push(_order_for("b.example.com"), "msg_b")
+    receiver.clear_faults()
+    sink.push(_order_for("b.example.com"), "msg_b")
+    sink.push(_order_for("c.example.com"), "msg_c")  # clear_faults() brings a down name back up too
+
+    assert [a.status for a in receiver.attempts()] == [204, 503, 204, 204]

@@ -237,3 +237,56 @@ def test_the_emulator_accepts_the_documented_signature_and_checks_content_md5(em
 
     status, xml = _signed_post(emu, body, secret="not-the-secret")
     assert status == 403 and "<Code>SignatureDoesNotMatch</Code>" in xml and "<RequestId>" in xml
+
+
+# --------------------------------------------------------------------------- faults aimed at some messages
+
+
+def _message(domain: str, msg_id: str) -> dict[str, object]:
+    return {"Version": 1, "Id": msg_id, "Order": {"OrderId": 1, "Domains": [domain]}}
+
+
+@pytest.mark.parametrize("base64_body", [True, False])
+def test_fail_matching_finds_the_text_in_the_message_as_sent_or_base64_decoded(emu: MnsEmulator,
+                                                                              base64_body: bool) -> None:
+    emu.fail_matching('"a.example.com"', 1, 500, code="InternalError")
+    sink = sink_for(emu, max_attempts=1, base64_body=base64_body)
+
+    sink.push(_message("b.example.com", "msg_b"), "msg_b")
+    with pytest.raises(SinkUnavailable) as info:
+        sink.push(_message("a.example.com", "msg_a"), "msg_a")
+    sink.push(_message("a.example.com", "msg_a"), "msg_a")
+
+    assert info.value.code == "InternalError"
+    assert [(r.status, r.code) for r in emu.requests()] == [(201, None), (500, "InternalError"), (201, None)]
+    assert [json.loads(m)["Id"] for m in emu.messages("orders", base64=base64_body)] == ["msg_b", "msg_a"]
+
+
+def test_set_down_keeps_the_queue_down_for_one_name_until_cleared(emu: MnsEmulator) -> None:
+    emu.set_down('"down.example.com"')
+    sink = sink_for(emu, max_attempts=1)
+
+    for _ in range(3):
+        with pytest.raises(SinkUnavailable):
+            sink.push(_message("down.example.com", "msg_down"), "msg_down")
+        sink.push(_message("up.example.com", "msg_up"), "msg_up")
+    emu.clear_down()
+    sink.push(_message("down.example.com", "msg_down"), "msg_down")
+
+    assert [r.code for r in emu.requests()] == ["ServiceUnavailable", None] * 3 + [None]
+    assert [json.loads(m)["Id"] for m in emu.messages("orders")] == ["msg_up"] * 3 + ["msg_down"]
+
+
+def test_clear_faults_for_one_text_leaves_the_others(emu: MnsEmulator) -> None:
+    emu.fail_matching('"a.example.com"', 3)
+    emu.fail_matching('"b.example.com"', 3)
+    sink = sink_for(emu, max_attempts=1)
+
+    emu.clear_faults('"a.example.com"')
+    sink.push(_message("a.example.com", "msg_a"), "msg_a")
+    with pytest.raises(SinkUnavailable):
+        sink.push(_message("b.example.com", "msg_b"), "msg_b")
+    emu.clear_faults()
+    sink.push(_message("b.example.com", "msg_b"), "msg_b")
+
+    assert [r.status for r in emu.requests()] == [201, 503, 201]

@@ -44,7 +44,8 @@ def ledger() -> Ledger:
     return Ledger(open_store("memory://"), LedgerConfig(), clock=lambda: NOW)
 
 
-def unknown(ledger: Ledger, key: str = "auto:a", domains=("a.example.com",), product="symantec-free-1-free"):
+def unknown(ledger: Ledger, key: str = "auto:a", domains=("a.example.com",), product="symantec-free-1-free",
+            ended_at: float = ATTEMPT + 1):
     claim = ledger.claim(key, "h-" + key, {"domains": list(domains), "product": product}, {}, 60)
     record = ledger.store.get(key)
     assert claim.owned and record is not None
@@ -52,7 +53,11 @@ def unknown(ledger: Ledger, key: str = "auto:a", domains=("a.example.com",), pro
 
     attempted = replace(record, version=record.version + 1, attempted_at=ATTEMPT)
     assert ledger.store.replace(attempted, record.version)
-    return ledger.unknown(attempted, {"Code": "CasOutcomeUnknown"}, "timeout")
+    unknown = ledger.unknown(attempted, {"Code": "CasOutcomeUnknown"}, "timeout")
+    assert unknown.call_ended_at == NOW  # the ledger notes when the failed call ended
+    ended = replace(unknown, version=unknown.version + 1, call_ended_at=ended_at)
+    assert ledger.store.replace(ended, unknown.version)
+    return ended
 
 
 def reconciler(ledger, gateway, lag=0, cancel=False):
@@ -112,6 +117,24 @@ def test_an_empty_complete_search_after_the_list_lag_proves_nothing_was_placed(l
     assert reconciler(ledger, FakeGateway([]), lag=5).run(unknown(ledger), None).verdict == ABSENT
 
 
+def test_the_list_lag_counts_from_when_the_last_try_ended_not_from_the_attempt_mark(ledger):
+    """The pacer's wait and the retries can send the last try long after the mark (a double order in chaos)."""
+    record = unknown(ledger, ended_at=NOW - 1)  # marked 10 s ago, the last try ended 1 s ago
+    assert reconciler(ledger, FakeGateway([]), lag=5).run(record, None).verdict == UNRESOLVED
+
+
+def test_a_lapsed_claim_counts_the_list_lag_from_when_its_claim_ran_out(ledger):
+    from dataclasses import replace
+
+    claim = ledger.claim("auto:z", "h", {"domains": ["z.example.com"], "product": "p"}, {}, 60).record
+    marked = replace(claim, version=claim.version + 1, attempted_at=ATTEMPT, claim_expires_at=NOW - 2)
+    assert ledger.store.replace(marked, claim.version)
+    lapsed = ledger.lapse(marked)
+    assert lapsed.call_ended_at == NOW - 2
+    assert reconciler(ledger, FakeGateway([]), lag=5).run(lapsed, None).verdict == UNRESOLVED
+    assert reconciler(ledger, FakeGateway([]), lag=1).run(lapsed, None).verdict == ABSENT
+
+
 def test_an_empty_search_within_the_list_lag_proves_nothing(ledger):
     assert reconciler(ledger, FakeGateway([]), lag=60).run(unknown(ledger), None).verdict == UNRESOLVED
 
@@ -145,3 +168,43 @@ def test_a_wildcard_order_is_searched_by_its_base_name(ledger):
     gw = FakeGateway([])
     reconciler(ledger, gw).run(unknown(ledger, domains=("*.a.example.com",), product="geotrust-dv-w-starter"), None)
     assert gw.keywords == ["a.example.com"]
+
+
+class _PagedSdk:
+    """ListUserCertificateOrder that pages with its own page size (ignoring ShowSize), newest first."""
+
+    def __init__(self, rows, page_size: int, with_total: bool) -> None:
+        self.rows, self.page_size, self.with_total, self.pages = rows, page_size, with_total, []
+
+    def list_user_certificate_order_with_options(self, request, runtime):
+        from types import SimpleNamespace
+
+        self.pages.append(request.current_page)
+        start = (request.current_page - 1) * self.page_size
+        body = SimpleNamespace(certificate_order_list=self.rows[start:start + self.page_size],
+                               total_count=len(self.rows) if self.with_total else None)
+        return SimpleNamespace(body=body)
+
+
+@pytest.mark.parametrize(("page_size", "with_total"), [(20, True), (50, False), (7, True)])
+def test_a_listing_is_complete_only_when_every_counted_row_was_read(page_size, with_total):
+    from types import SimpleNamespace
+
+    from casrelay.cas.credentials import Credentials
+    from casrelay.cas.gateway import CasGateway
+    from casrelay.config import Settings
+
+    def row(i, domain):
+        return SimpleNamespace(order_id=i, domain=domain, product_code="symantec-free-1-free", status="PAYED",
+                               buy_date=int(ATTEMPT * 1000) + i)
+
+    rows = [row(1000 + i, f"h{i}.a.example.com") for i in range(44)] + [row(7, "a.example.com")]  # ours is last
+    sdk = _PagedSdk(rows, page_size, with_total)
+    gateway = CasGateway(Settings(cas_max_qps=0))
+    gateway._client = lambda creds: sdk  # type: ignore[method-assign]
+    listing = gateway.list_orders("a.example.com", Credentials("id", "secret"))
+    if listing.complete:
+        assert {o.order_id for o in listing.orders} >= {7}
+    ledger = Ledger(open_store("memory://"), LedgerConfig(), clock=lambda: NOW)
+    result = Reconciler(ledger, gateway, False, 0, clock=lambda: NOW).run(unknown(ledger), Credentials("id", "s"))
+    assert result.verdict != ABSENT  # our order is on a late page: never "not placed"

@@ -9,8 +9,9 @@ of the listing, with two different strictnesses:
   ledger key. Then it is adopted.
 - **Could any order be ours?** Any listed order that shares a name with ours, has our ProductCode,
   was bought after the attempt (less the margin) in any status, and belongs to no other key. When
-  there is none, the listing was complete, and the attempt is older than
-  ``RECONCILE_LIST_LAG_SECONDS`` (CAS lists a new order within that time), the order was not placed:
+  there is none, the listing was complete, and the latest moment the call could have reached CAS
+  (``call_ended_at``) is older than ``RECONCILE_LIST_LAG_SECONDS`` (CAS lists a new order within
+  that time), the order was not placed:
   the key may be ordered again. This looser test is what keeps a listing that shows our order in an
   unexpected shape (another domain order, only the CSR's CN) from reading as "absent".
 
@@ -123,7 +124,9 @@ class Reconciler:
         if len(found) == 1:
             return self._adopt(record, found[0], cancelled)
         if not found:
-            settled_for = asked_at - (record.attempted_at or record.created_at)
+            # From the latest moment the call could have reached CAS, not from the attempt mark: the pacer's
+            # wait and the retries can send the last try seconds after the mark.
+            settled_for = asked_at - (record.call_ended_at or record.attempted_at or record.created_at)
             if listing.complete and settled_for >= self.list_lag_seconds and not self.maybe_ours(record,
                                                                                               listing.orders):
                 log.emit("reconcile.absent", key=record.key, domains=list(domains), waited_s=round(settled_for, 1))

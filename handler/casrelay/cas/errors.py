@@ -114,7 +114,9 @@ def _from_response(exc: Any) -> RelayError:
     if status >= 500:
         return cas_outcome_unknown(
             f"CAS answered {status} {code}; the order may or may not have been placed", request_id, status=502)
-    if code in THROTTLING_CODES or status == 429 or type(exc).__name__ == "ThrottlingException":
+    # By code only: the SDK raises ThrottlingException for any 4xx carrying x-acs-retry-after, and a 429
+    # can come from anything on the way; neither proves that the API did not run.
+    if code in THROTTLING_CODES:
         return cas_throttled(code, _retry_after_seconds(getattr(exc, "retry_after", None)), request_id)
     if code in QUOTA_CODES:
         return cas_refused(402, code, QUOTA_CODES[code], request_id)

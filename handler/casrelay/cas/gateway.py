@@ -176,6 +176,7 @@ class CasGateway:
         from alibabacloud_cas20200407 import models
 
         out: list[ListedOrder] = []
+        seen: set[object] = set()
         complete = False
         for page in range(1, max_pages + 1):
             request = models.ListUserCertificateOrderRequest(order_type="CPACK", keyword=keyword, current_page=page,
@@ -183,12 +184,15 @@ class CasGateway:
             body = self._call(LIST, "list_user_certificate_order_with_options", request, creds).body
             items = (body.certificate_order_list or []) if body else []
             for item in items:
+                seen.add(item.order_id if item.order_id is not None else id(item))
                 if item.order_id is None:
                     continue
                 out.append(ListedOrder(int(item.order_id), str(item.domain or ""), str(item.product_code or ""),
                                        str(item.status or ""), int(item.buy_date) if item.buy_date else None))
-            total = int(body.total_count or 0) if body else 0
-            if page * 50 >= total or not items:
+            # Complete only when every row CAS counted was seen (whatever page size it used), or a page past
+            # the end came back empty; a missing TotalCount proves nothing.
+            total = body.total_count if body is not None else None
+            if not items or (total is not None and len(seen) >= int(total)):
                 complete = True
                 break
         return Listing(tuple(out), complete)

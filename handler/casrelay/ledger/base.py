@@ -100,7 +100,7 @@ class Ledger:
     def _lapsed(current: LedgerRecord, now: float) -> LedgerRecord:
         return current.evolve(state=UNKNOWN, claim_token=None, claim_expires_at=None, updated_at=now,
                               expires_at=None, note="the claim lapsed after the CAS call was sent",
-                              deliveries={}, settled=False)
+                              deliveries={}, settled=False, call_ended_at=current.claim_expires_at or now)
 
     # --- transitions of an owned claim ---------------------------------------------------------
 
@@ -143,7 +143,7 @@ class Ledger:
 
     def unknown(self, record: LedgerRecord, error: Mapping[str, Any], note: str) -> LedgerRecord:
         return self._write(record, state=UNKNOWN, error=dict(error), claim_token=None, claim_expires_at=None,
-                           deliveries={}, settled=False, expires_at=None, note=note)
+                           deliveries={}, settled=False, expires_at=None, note=note, call_ended_at=self._clock())
 
     def delivered(self, record: LedgerRecord, sinks: Iterable[str], all_sinks: Iterable[str]) -> LedgerRecord:
         """Record confirmed sinks, merging with writers that confirmed others meanwhile. Once every sink

@@ -71,6 +71,10 @@ class LedgerRecord:
     sweeps: int = 0
     #: When the sweep gave up and left the record to an operator.
     parked_at: float | None = None
+    #: The latest moment the paid call could have reached CAS: when its last try ended, or for a claim that
+    #: lapsed, when the claim ran out. Only a search this long after it (the list lag) proves absence;
+    #: ``attempted_at`` is the earliest moment, which the pacer's wait and the retries can put seconds before.
+    call_ended_at: float | None = None
 
     def to_json(self) -> str:
         # A shallow dict: the nested fields are plain JSON already, and ``asdict`` would deep-copy them.
@@ -98,7 +102,7 @@ class LedgerRecord:
             and isinstance(self.version, int) and not isinstance(self.version, bool) and self.version >= 1
             and num(self.created_at) and num(self.updated_at)
             and all(v is None or num(v) for v in (self.expires_at, self.claim_expires_at, self.attempted_at,
-                                                  self.parked_at))
+                                                  self.parked_at, self.call_ended_at))
             and (self.order_id is None or (isinstance(self.order_id, int) and not isinstance(self.order_id, bool)))
             and isinstance(self.order, dict) and isinstance(self.source, dict)
             and (self.error is None or isinstance(self.error, dict))

@@ -1,0 +1,63 @@
+"""``python -m devkit.chaos_child RESULT_FILE < EVENT``: one invocation that dies right after CAS answered.
+
+The chaos run (``devkit.chaos``) starts this in a child process for some orders, with the parent's
+environment (the embedded default: the same SQLite ledger file, the same CAS emulator and sinks). It
+invokes ``index.handler`` with the event read from stdin, with
+``casrelay.cas.gateway.CasGateway.create_order`` wrapped so that the process SIGKILLs itself as soon as
+CAS has answered with an OrderId: after the paid call, before the ledger write and before any push.
+That is the one moment at which a crash can lose an OrderId, and only the sweep can finish the order:
+the ledger still holds the claim, with its attempt mark, until it lapses.
+
+The context says no function timeout, so the claim lasts ``IDEMPOTENCY_CLAIM_SECONDS`` (the parent
+sets the minimum, 5 s). Before dying, the child writes the OrderId CAS gave it to ``RESULT_FILE``; if
+the handler returns instead (CAS refused, say), the child writes the handler's answer there and exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from .fc_local import load_index, make_context
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m devkit.chaos_child RESULT_FILE < EVENT", file=sys.stderr)
+        return 2
+    result_file = Path(args[0])
+    event = sys.stdin.buffer.read()
+    index = load_index()
+    from casrelay.cas import gateway
+
+    original = gateway.CasGateway.create_order
+
+    def create_then_die(self: Any, *a: Any, **kw: Any) -> Any:
+        placed = original(self, *a, **kw)
+        _write(result_file, {"Killed": True, "OrderId": placed.order_id})
+        os.kill(os.getpid(), signal.SIGKILL)
+        return placed  # not reached
+
+    gateway.CasGateway.create_order = create_then_die  # type: ignore[method-assign]
+    context = make_context(timeout=0)  # no timeout known: the claim lasts IDEMPOTENCY_CLAIM_SECONDS
+    try:
+        result = index.handler(event, context)
+    except Exception as exc:  # what FC reports when the handler raised
+        result = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+    _write(result_file, {"Killed": False, "Result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
