@@ -97,10 +97,37 @@ def test_saving_the_order_id_survives_a_race_with_a_concurrent_writer(ledger):
 
 
 def test_failed_is_answered_until_retention_ends_then_the_key_is_free(ledger, clock):
-    ledger.failed(ledger.attempting(_claim(ledger).record), {"Code": "NotRemainCount", "Status": 402})
+    failed = ledger.failed(ledger.attempting(_claim(ledger).record), {"Code": "NotRemainCount", "Status": 402})
+    clock.now += 3601
+    assert _claim(ledger).record.state == FAILED  # retention starts once every sink has the refusal
+    ledger.delivered(ledger.get(failed.key), [], [])
     assert _claim(ledger).record.state == FAILED
     clock.now += 3601
     assert _claim(ledger).owned
+
+
+def test_an_order_some_sink_lacks_never_expires_until_it_is_delivered(ledger, clock):
+    """Promise: no OrderId lost. Retention must not forget an OrderId a sink has never received."""
+    ordered = ledger.ordered(ledger.attempting(_claim(ledger).record), 77, "r")
+    ordered = ledger.delivered(ordered, ["file"], ["file", "callback"])
+    clock.now += 10 * 3601
+    assert ledger.purge_expired(100) == 0
+    again = _claim(ledger)
+    assert not again.owned and again.record.order_id == 77
+    ledger.delivered(ledger.get(ordered.key), ["callback"], ["file", "callback"])
+    clock.now += 3601
+    assert ledger.purge_expired(100) == 1
+
+
+def test_a_confirmation_for_one_outcome_never_counts_for_another(ledger):
+    """Promise: no OrderId lost. A late delivery write about a refusal must not mark the order as delivered."""
+    record = ledger.failed(ledger.attempting(_claim(ledger).record), {"Code": "CasNotOrdered"})
+    stale = record
+    ordered = ledger.ordered(record, 77, "r")  # meanwhile the key was ordered
+    ordered = ledger.delivered(ordered, ["file"], ["file", "callback"])
+    ledger.delivered(stale, ["callback"], ["file", "callback"])  # the refusal reached the callback, late
+    latest = ledger.get(ordered.key)
+    assert latest.state == ORDERED and "callback" not in latest.deliveries
 
 
 def test_unknown_records_never_expire(ledger, clock):

@@ -76,3 +76,16 @@ def test_sink_failures_are_counted(capsys):
         HttpClient(emb).request({"Domain": "sinkfail.example.com"})
     metrics = [x for x in _lines(capsys.readouterr().out) if x.get("metric") == "sink.failures"]
     assert len(metrics) == 1 and metrics[0]["sink"].startswith("http://127.0.0.1")
+
+
+def test_contacts_echoed_in_a_cas_message_are_masked_before_they_reach_a_caller_or_a_sink():
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    from casrelay.cas.errors import map_exception
+
+    err = map_exception(ClientException(code="InvalidParameter.Email", status_code=400, data={
+        "RequestId": "R", "Code": "InvalidParameter.Email",
+        "Message": "Email tom.zhang@example.com or phone 13000000000 is invalid for order 98987582437920968"}))
+    text = err.message + " ".join(e.message for e in err.errors)
+    assert "tom.zhang@example.com" not in text and "13000000000" not in text
+    assert "t***@example.com" in text and "98987582437920968" in text

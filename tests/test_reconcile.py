@@ -109,8 +109,22 @@ def test_a_revoked_or_failed_order_is_not_adopted(ledger):
 def test_two_matching_orders_are_ambiguous_unless_duplicates_may_be_cancelled(ledger):
     gw = FakeGateway([listed(8, bought=ATTEMPT + 2), listed(7, bought=ATTEMPT + 1)])
     assert reconciler(ledger, gw).run(unknown(ledger), None).verdict == UNRESOLVED
-    result = reconciler(ledger, gw, cancel=True).run(unknown(ledger, key="auto:b"), None)
+    other = Ledger(open_store("memory://"), LedgerConfig(), clock=lambda: NOW)
+    result = reconciler(other, gw, cancel=True).run(unknown(other, key="auto:b"), None)
     assert result.verdict == ADOPTED and result.record.order_id == 7 and gw.cancelled == [8]
+
+
+def test_an_order_another_key_may_have_placed_is_never_adopted_nor_ruled_out(ledger):
+    """Key k2's paid call got an OrderId that its ledger write could not record; k1 (same names, another
+    explicit key) must not take that order, or k2 would later find it foreign and order again."""
+    from dataclasses import replace
+
+    rival = ledger.claim("key:k2", "h2", {"domains": ["a.example.com"], "product": "symantec-free-1-free"}, {}, 60)
+    marked = replace(rival.record, version=rival.record.version + 1, attempted_at=ATTEMPT)
+    assert ledger.store.replace(marked, rival.record.version)  # k2 is still claimed, its OrderId unrecorded
+    gw = FakeGateway([listed(7)])
+    result = reconciler(ledger, gw).run(unknown(ledger, key="key:k1"), None)
+    assert result.verdict == UNRESOLVED and result.record.order_id is None
 
 
 def test_an_empty_complete_search_after_the_list_lag_proves_nothing_was_placed(ledger):

@@ -53,8 +53,12 @@ class Delivery:
 
     def message(self, kind: str, record: LedgerRecord, error: dict[str, Any] | None = None,
                 id_basis: str | None = None) -> dict[str, Any]:
+        if id_basis is None:
+            # One id per outcome: per OrderId for an order, so that a second order of one key is not dropped
+            # as a repeat by a receiver that deduplicates on the id.
+            id_basis = f"{record.key}#{record.order_id}" if kind == downstream.CREATED else record.key
         return downstream.build(
-            kind, key=record.key, id_basis=id_basis or record.key, trigger=str(record.source.get("trigger", "http")),
+            kind, key=record.key, id_basis=id_basis, trigger=str(record.source.get("trigger", "http")),
             source_message_id=record.source.get("message_id"), domains=record.order.get("domains", []),
             product_code=record.order.get("product"), validate_type=record.order.get("validate"),
             order_id=record.order_id, request_id=record.cas_request_id,

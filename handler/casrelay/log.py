@@ -8,6 +8,7 @@ a caller names, so a secret cannot slip in through a whole object being dumped.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -50,6 +51,16 @@ def mask_phone(value: str | None) -> str | None:
         return value
     digits = [c for c in value if c.isdigit()]
     return "***" + "".join(digits[-4:]) if len(digits) > 4 else "***"
+
+
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>\"',;:]+@[^\s@<>\"',;:]+\.[A-Za-z]{2,}")
+_PHONE_IN_TEXT = re.compile(r"(?<!\d)\+?\d[\d\- ]{5,14}\d(?!\d)")  # 7 to 16 digits: not an OrderId
+
+
+def mask_contacts_in(text: str) -> str:
+    """Free text from elsewhere (a CAS error message) with any e-mail address or phone number in it masked."""
+    text = _EMAIL_IN_TEXT.sub(lambda m: mask_email(m.group(0)) or "***", text)
+    return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "***", text)
 
 
 def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -270,11 +270,21 @@ class Placement:
             # lapsed claim becomes ``unknown`` and reconciliation (the sweep) adopts this very order.
             log.emit("ledger.order_unrecorded", logging.ERROR, key=key, order_id=str(placed.order_id),
                      cas_request_id=placed.request_id, reason=type(exc).__name__)
-            orphan = current.evolve(state=ORDERED, order_id=placed.order_id, cas_request_id=placed.request_id)
-            _confirmed, failed = self.delivery.push(self.delivery.message(downstream.CREATED, orphan))
-            doc = success_document(placed.order_id, placed.request_id, order.domains, order.product_code)
-            return Delivered(doc, None, False, tuple(failed))
+            return self._orphan(current, placed, order)
+        if current.order_id != placed.order_id:
+            # The claim lapsed while the call was out and the key was settled with another order: this one
+            # exists too, and must not vanish. Announce it downstream and log both.
+            log.emit("order.second_order", logging.ERROR, key=key, order_id=str(placed.order_id),
+                     recorded_order_id=str(current.order_id), cas_request_id=placed.request_id)
+            return self._orphan(current, placed, order)
         return self.deliver(current, duplicate=False)
+
+    def _orphan(self, current: LedgerRecord, placed: PlacedOrder, order: Order) -> Delivered:
+        """Push and answer an order the ledger does not hold, so that its OrderId is not lost."""
+        orphan = current.evolve(state=ORDERED, order_id=placed.order_id, cas_request_id=placed.request_id)
+        _confirmed, failed = self.delivery.push(self.delivery.message(downstream.CREATED, orphan))
+        doc = success_document(placed.order_id, placed.request_id, order.domains, order.product_code)
+        return Delivered(doc, None, False, tuple(failed))
 
     def _unknown(self, current: LedgerRecord, creds: Credentials | None, err: RelayError) -> Delivered:
         try:

@@ -96,6 +96,18 @@ class Reconciler:
             out.append(item)
         return sorted(out, key=lambda o: (o.buy_date_ms or 0, o.order_id))
 
+    def _contested(self, record: LedgerRecord, item: ListedOrder) -> bool:
+        """Another key with the same names and product had a paid call out when ``item`` was bought (its
+        OrderId not recorded yet, say, because its ledger write failed): ``item`` may be that key's."""
+        if item.buy_date_ms is None:
+            return True
+        for rival in self.ledger.rivals(record):
+            start = ((rival.attempted_at or rival.created_at) - CLOCK_MARGIN_SECONDS) * 1000
+            end = ((rival.call_ended_at or rival.claim_expires_at or self._clock()) + CLOCK_MARGIN_SECONDS) * 1000
+            if start <= item.buy_date_ms <= end:
+                return True
+        return False
+
     def maybe_ours(self, record: LedgerRecord, listed: Iterable[ListedOrder]) -> list[ListedOrder]:
         """Every listed order that could be ours, however CAS shows it; none means none was placed."""
         want = {d.lower() for d in record.order.get("domains", [])}
@@ -118,6 +130,11 @@ class Reconciler:
             log.emit("reconcile.skipped", logging.WARNING, key=record.key, reason=err.code)
             return Reconciled(record, UNRESOLVED, 0, reason=f"ListUserCertificateOrder failed ({err.code})")
         found = self.candidates(record, listing.orders)
+        contested = [item for item in found if self._contested(record, item)]
+        if contested:
+            log.emit("reconcile.unresolved", logging.WARNING, key=record.key, candidates=len(found),
+                     domains=list(domains), reason="another key's paid call for the same names may have placed it")
+            return Reconciled(record, UNRESOLVED, len(found), reason="another key may own the order")
         cancelled = self._cancel_extras(record, found, creds) if len(found) > 1 and self.cancel_duplicates else ()
         if cancelled and len(cancelled) == len(found) - 1:
             found = found[:1]

@@ -92,10 +92,13 @@ class Sweeper:
                 stopped_early = True
                 break
             try:
-                counts[self.sweep_one(record, creds)] += 1
+                counts[self.sweep_one(record, creds, lease_seconds=max(1.0, deadline - self._monotonic()))] += 1
             except LedgerError as exc:
                 counts["ledger_error"] += 1
                 log.emit("sweep.ledger_failed", logging.WARNING, key=record.key, reason=type(exc).__name__)
+            except Exception as exc:  # a bug on one record must not stop the others (or the purge)
+                counts["error"] += 1
+                log.emit("internal.error", logging.ERROR, key=record.key, where=type(exc).__name__)
         remaining = -1
         if error is None and self._monotonic() < deadline + self._reserve() / 2:
             try:
@@ -118,14 +121,19 @@ class Sweeper:
                  latency_ms=round((self._monotonic() - started) * 1000, 1))
         return summary
 
-    def sweep_one(self, record: LedgerRecord, creds: Credentials | None) -> str:
+    def sweep_one(self, record: LedgerRecord, creds: Credentials | None, lease_seconds: float = 60.0) -> str:
         """Finish one open record as far as possible; return what happened (a summary count's name)."""
         if record.state == CLAIMED and not record.claim_lapsed(self._clock()):
             return "in_progress"
-        taken = self.ledger.take_for_sweep(record)
+        taken = self.ledger.take_for_sweep(record, lease_seconds)
         if taken is None:
-            return "skipped"  # another sweep or an arrival of the order moved it first
-        record = taken
+            return "skipped"  # another sweep holds it, or an arrival of the order moved it first
+        try:
+            return self._finish(taken, creds)
+        finally:
+            self.ledger.end_sweep(taken)
+
+    def _finish(self, record: LedgerRecord, creds: Credentials | None) -> str:
         if record.state == CLAIMED:
             if record.attempted_at is None:
                 self.ledger.release(record)  # died before the paid call left: nothing was ordered
@@ -144,7 +152,7 @@ class Sweeper:
     def reconcile_now(self, record: LedgerRecord, creds: Credentials | None) -> str:
         """The operator's ``ledger_admin reconcile``: the sweep's own flow, parked records included."""
         if record.state == UNKNOWN and record.parked_at is not None:
-            taken = self.ledger.take_for_sweep(record)
+            taken = self.ledger.take_for_sweep(record, 60.0)
             return "skipped" if taken is None else self._reconcile(taken, creds)
         return self.sweep_one(record, creds)
 

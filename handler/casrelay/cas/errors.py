@@ -48,6 +48,7 @@ from ..errors import (
     cas_unavailable,
     missing_credentials,
 )
+from ..log import mask_contacts_in
 
 #: Flow control: the gateway denies the call before the API runs.
 THROTTLING_CODES = {
@@ -109,7 +110,8 @@ def _from_response(exc: Any) -> RelayError:
     raw_status = getattr(exc, "status_code", None) or data.get("statusCode") or 0
     status = raw_status if isinstance(raw_status, int) else 0
     request_id = data.get("RequestId") or getattr(exc, "request_id", None)
-    message = str(data.get("Message") or "")[:_MAX_MESSAGE]
+    # CAS may echo the order's contacts; its message reaches the caller, the ledger and every sink.
+    message = mask_contacts_in(str(data.get("Message") or "")[:_MAX_MESSAGE])
 
     if status >= 500:
         return cas_outcome_unknown(

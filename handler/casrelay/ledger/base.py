@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import LedgerConfig
-from .exceptions import LostRace, StoreUnavailable
+from .exceptions import LedgerError, LostRace, StoreUnavailable
 from .persistence.base import LedgerStore
 from .record import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, LedgerRecord
 
@@ -125,7 +125,7 @@ class Ledger:
                 return self._write(
                     record, state=ORDERED, order_id=order_id, cas_request_id=cas_request_id, claim_token=None,
                     claim_expires_at=None, error=None, deliveries={}, settled=False, parked_at=None, note=note,
-                    expires_at=self._clock() + self.config.retention_seconds,
+                    expires_at=None,  # kept until every sink has it (``delivered``)
                 )
             except LostRace:
                 latest = self.store.get(record.key)
@@ -138,18 +138,20 @@ class Ledger:
 
     def failed(self, record: LedgerRecord, error: Mapping[str, Any], note: str | None = None) -> LedgerRecord:
         return self._write(record, state=FAILED, error=dict(error), claim_token=None, claim_expires_at=None,
-                           deliveries={}, settled=False, parked_at=None, note=note,
-                           expires_at=self._clock() + self.config.retention_seconds)
+                           deliveries={}, settled=False, parked_at=None, note=note, expires_at=None)
 
     def unknown(self, record: LedgerRecord, error: Mapping[str, Any], note: str) -> LedgerRecord:
         return self._write(record, state=UNKNOWN, error=dict(error), claim_token=None, claim_expires_at=None,
                            deliveries={}, settled=False, expires_at=None, note=note, call_ended_at=self._clock())
 
     def delivered(self, record: LedgerRecord, sinks: Iterable[str], all_sinks: Iterable[str]) -> LedgerRecord:
-        """Record confirmed sinks, merging with writers that confirmed others meanwhile. Once every sink
-        has the current message the record is settled (an ``ordered`` one becomes ``delivered``)."""
+        """Record confirmed sinks, merging with writers that confirmed others meanwhile, but only into the
+        same outcome: a confirmation of one message never counts for another (a later order, a refusal).
+        Once every sink has the current message the record is settled (an ``ordered`` one becomes
+        ``delivered``), and only then does its retention start: an unsettled record never expires."""
         confirmed = list(sinks)
         everything = set(all_sinks)
+        outcome = record.outcome
         for _ in range(_MAX_RACES):
             now = self._clock()
             deliveries = dict(record.deliveries)
@@ -159,12 +161,16 @@ class Ledger:
             state = DELIVERED if record.state == ORDERED and settled else record.state
             if deliveries == record.deliveries and state == record.state and settled == record.settled:
                 return record
+            expires_at = record.expires_at
+            if settled and record.state != UNKNOWN:
+                expires_at = now + self.config.retention_seconds
             try:
-                return self._write(record, deliveries=deliveries, state=state, settled=settled)
+                return self._write(record, deliveries=deliveries, state=state, settled=settled,
+                                   expires_at=expires_at)
             except LostRace:
                 latest = self.store.get(record.key)
-                if latest is None:
-                    return record
+                if latest is None or latest.outcome != outcome:
+                    return latest or record  # another outcome now: these sinks confirmed a message it does not hold
                 record = latest
         raise StoreUnavailable(f"could not record deliveries for {record.key}")
 
@@ -187,13 +193,27 @@ class Ledger:
         """Open records not written for ``min_age_seconds``, oldest first, and damaged keys met on the way."""
         return self.store.scan_open(self._clock() - min_age_seconds, limit)
 
-    def take_for_sweep(self, record: LedgerRecord) -> LedgerRecord | None:
-        """Count one more sweep on ``record`` with a conditional write; ``None`` when another writer (a
-        second sweep, a redelivery) moved it first. That write is what keeps two sweeps off one record."""
+    def take_for_sweep(self, record: LedgerRecord, lease_seconds: float) -> LedgerRecord | None:
+        """Lease ``record`` to this sweep for ``lease_seconds`` and count one more sweep on it, with a
+        conditional write; ``None`` when another sweep holds it, or another writer (a second sweep, a
+        redelivery) moved it first. The lease keeps a second sweep off a record the first one is still on."""
+        now = self._clock()
+        if record.swept_until is not None and record.swept_until > now:
+            return None
         try:
-            return self._write(record, sweeps=record.sweeps + 1)
+            return self._write(record, sweeps=record.sweeps + 1, swept_until=now + lease_seconds)
         except LostRace:
             return None
+
+    def end_sweep(self, taken: LedgerRecord) -> None:
+        """Give up the lease ``take_for_sweep`` took, if the record still carries it (best effort: a lease
+        left behind only runs out)."""
+        try:
+            latest = self.store.get(taken.key)
+            if latest is not None and latest.swept_until == taken.swept_until and latest.swept_until is not None:
+                self.store.replace(latest.evolve(swept_until=None), latest.version)
+        except LedgerError:
+            pass
 
     def lapse(self, record: LedgerRecord) -> LedgerRecord:
         """A lapsed claim whose call had left becomes ``unknown`` (the sweep's side of ``claim``)."""
@@ -205,6 +225,15 @@ class Ledger:
     def park(self, record: LedgerRecord) -> LedgerRecord:
         """Stop reconciling ``record``: it waits for an operator, and its unknown message goes out once."""
         return self._write(record, parked_at=self._clock(), deliveries={}, settled=False)
+
+    def rivals(self, record: LedgerRecord, limit: int = 1000) -> list[LedgerRecord]:
+        """Other keys for the same names and product whose paid call may be out or unaccounted for (an attempt
+        marked, no OrderId recorded): an order CAS lists may be theirs as much as ``record``'s."""
+        want = (sorted(record.order.get("domains", [])), record.order.get("product"))
+        found, _damaged = self.store.scan_open(self._clock(), limit)
+        return [r for r in found if r.key != record.key and r.attempted_at is not None and r.order_id is None
+                and r.state in (CLAIMED, UNKNOWN)
+                and (sorted(r.order.get("domains", [])), r.order.get("product")) == want]
 
     def purge_expired(self, limit: int) -> int:
         return self.store.purge_expired(self._clock(), limit)

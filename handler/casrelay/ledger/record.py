@@ -37,6 +37,14 @@ UNKNOWN = "unknown"
 STATES = frozenset({CLAIMED, ORDERED, DELIVERED, FAILED, UNKNOWN})
 
 
+def _order_summary_ok(order: dict[str, Any]) -> bool:
+    """What reconciliation and the messages read from ``order``: a non-empty list of names, and a product."""
+    domains = order.get("domains", [])
+    product = order.get("product")
+    return (isinstance(domains, list) and all(isinstance(d, str) and d for d in domains)
+            and (product is None or isinstance(product, str)))
+
+
 class DamagedRecord(ValueError):
     """A stored record that cannot be read back; never treated as "no record" (that would order again)."""
 
@@ -75,6 +83,8 @@ class LedgerRecord:
     #: lapsed, when the claim ran out. Only a search this long after it (the list lag) proves absence;
     #: ``attempted_at`` is the earliest moment, which the pacer's wait and the retries can put seconds before.
     call_ended_at: float | None = None
+    #: Until when a sweep holds this record (set by ``Ledger.take_for_sweep``).
+    swept_until: float | None = None
 
     def to_json(self) -> str:
         # A shallow dict: the nested fields are plain JSON already, and ``asdict`` would deep-copy them.
@@ -102,7 +112,8 @@ class LedgerRecord:
             and isinstance(self.version, int) and not isinstance(self.version, bool) and self.version >= 1
             and num(self.created_at) and num(self.updated_at)
             and all(v is None or num(v) for v in (self.expires_at, self.claim_expires_at, self.attempted_at,
-                                                  self.parked_at, self.call_ended_at))
+                                                  self.parked_at, self.call_ended_at, self.swept_until))
+            and _order_summary_ok(self.order)
             and (self.order_id is None or (isinstance(self.order_id, int) and not isinstance(self.order_id, bool)))
             and isinstance(self.order, dict) and isinstance(self.source, dict)
             and (self.error is None or isinstance(self.error, dict))
@@ -122,6 +133,17 @@ class LedgerRecord:
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and self.expires_at <= now
+
+    @property
+    def outcome(self) -> tuple[object, ...]:
+        """Which downstream message the record stands for; sink confirmations belong to one outcome."""
+        if self.state in (ORDERED, DELIVERED):
+            return ("created", self.order_id)
+        if self.state == FAILED:
+            return ("failed", (self.error or {}).get("Code"), self.attempted_at)
+        if self.state == UNKNOWN:
+            return ("unknown", self.parked_at is not None)
+        return (self.state,)
 
     @property
     def open(self) -> bool:

@@ -64,7 +64,7 @@ class MemoryStore(LedgerStore):
 
     def purge_expired(self, now: float, limit: int) -> int:
         with self._lock:
-            gone = [k for k, r in self._records.items() if r.expired(now)][:limit]
+            gone = [k for k, r in self._records.items() if r.expired(now) and not r.open][:limit]
             for key in gone:
                 record = self._records.pop(key)
                 if record.order_id is not None and self._orders.get(record.order_id) == key:

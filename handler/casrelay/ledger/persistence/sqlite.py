@@ -156,7 +156,7 @@ class SqliteStore(LedgerStore):
 
     def purge_expired(self, now: float, limit: int) -> int:
         cur = self._run("DELETE FROM ledger WHERE key IN (SELECT key FROM ledger WHERE expires_at IS NOT NULL "
-                        "AND expires_at < ? LIMIT ?)", (now, limit))
+                        "AND expires_at < ? AND open = 0 LIMIT ?)", (now, limit))
         return max(cur.rowcount, 0)
 
     def close(self) -> None:
