@@ -760,7 +760,8 @@ def test_a_fault_aimed_at_a_domain_hits_only_calls_for_that_domain(emu: CasEmula
     create(client, "other.example.com")
     create(client, "a.target.example.com")  # names match exactly, not by suffix
     _expect_failure(client, "target.example.com")
-    create(client, "target.example.com")  # the one fault is used up
+    emu.close_idle_connections()  # the broken connection must not come back from the SDK's pool
+    create(make_client(emu, read_timeout_ms=400), "target.example.com")  # the one fault is used up
 
     domains = [o.domain for o in emu.orders()]
     assert domains == ["other.example.com", "a.target.example.com"] + ["target.example.com"] * (1 + committed)
