@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable
 
 from ..exceptions import RecordUnreadable, StoreUnavailable
@@ -39,6 +40,19 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS ledger_open ON ledger(open, updated_at);
 CREATE INDEX IF NOT EXISTS ledger_expires ON ledger(expires_at) WHERE expires_at IS NOT NULL;
 """
+
+
+def _set_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch to WAL. Two connections opening a new file at once can meet SQLITE_BUSY here, to which the busy
+    timeout does not apply; that is a moment's contention, not a broken ledger, so wait it out."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.02)
 
 
 def _row(record: LedgerRecord) -> tuple[object, ...]:
@@ -82,7 +96,8 @@ class SqliteStore(LedgerStore):
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            _set_wal(conn)
             # WAL with NORMAL survives a process crash; only an OS crash can lose the last commits, and in
             # FC that also wipes /tmp, where this ledger lives. FULL would flush the disk on every commit.
             conn.execute("PRAGMA synchronous=NORMAL")
