@@ -1,0 +1,111 @@
+"""Reconciliation rules pinned where the mutation run found ``casrelay.reconcile`` free to change unnoticed:
+the exact edges of the "may be ours" window, an unrelated order in CAS's fuzzy keyword search, and when
+another key's paid call contests a listed order."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from casrelay.ledger import Ledger, LedgerConfig, LedgerRecord, open_store
+from casrelay.reconcile import ABSENT, ADOPTED, CLOCK_MARGIN_SECONDS, UNRESOLVED, Reconciler
+from tests.mutation_kills_support import NOW, PRODUCT, Clock, Gateway, listed
+
+ATTEMPT = NOW - 1000
+DOMAINS = ["a.example.com"]
+
+
+def _ledger(clock: Clock) -> Ledger:
+    return Ledger(open_store("memory://"), LedgerConfig(), clock=clock)
+
+
+def _unknown(ledger: Ledger, key: str = "auto:a", attempted: float = ATTEMPT,
+             ended: float | None = None) -> LedgerRecord:
+    claim = ledger.claim(key, "h-" + key, {"domains": DOMAINS, "product": PRODUCT}, {}, 60).record
+    marked = replace(claim, version=claim.version + 1, attempted_at=attempted)
+    assert ledger.store.replace(marked, claim.version)
+    record = ledger.unknown(marked, {"Code": "CasOutcomeUnknown"}, "timeout")
+    if ended is not None:
+        record = replace(record, version=record.version + 1, call_ended_at=ended)
+        assert ledger.store.replace(record, record.version - 1)
+    return record
+
+
+def _reconciler(ledger: Ledger, gateway: Gateway, clock: Clock, lag: float = 0) -> Reconciler:
+    return Reconciler(ledger, gateway, False, lag, clock=clock)
+
+
+# --- "may be ours": what keeps an empty exact search from proving absence -----------------------------
+
+def test_an_order_for_other_names_found_by_the_fuzzy_search_does_not_keep_ours_from_being_absent():
+    """CAS matches ``Keyword`` fuzzily: searching a.example.com also lists b.a.example.com.cn."""
+    clock = Clock()
+    ledger = _ledger(clock)
+    gw = Gateway(orders=[listed(9, "b.a.example.com.cn", bought=ATTEMPT + 5)])
+    assert _reconciler(ledger, gw, clock).run(_unknown(ledger), None).verdict == ABSENT
+
+
+def test_an_order_in_another_shape_bought_exactly_at_the_attempt_less_the_margin_may_be_ours():
+    clock = Clock()
+    ledger = _ledger(clock)
+    edge = ATTEMPT - CLOCK_MARGIN_SECONDS
+    gw = Gateway(orders=[listed(9, "a.example.com,c.example.com", bought=edge)])
+    assert _reconciler(ledger, gw, clock).run(_unknown(ledger), None).verdict == UNRESOLVED
+    gw.orders = [listed(9, "a.example.com,c.example.com", bought=edge - 0.001)]
+    ledger = _ledger(clock)
+    assert _reconciler(ledger, gw, clock).run(_unknown(ledger), None).verdict == ABSENT
+
+
+def test_reconciliation_never_adopts_an_order_bought_before_the_attempt_less_the_margin():
+    clock = Clock()
+    ledger = _ledger(clock)
+    edge = ATTEMPT - CLOCK_MARGIN_SECONDS
+    gw = Gateway(orders=[listed(9, bought=edge - 0.001)])
+    assert _reconciler(ledger, gw, clock, lag=10**6).run(_unknown(ledger), None).verdict == UNRESOLVED
+    gw.orders = [listed(9, bought=edge)]
+    ledger = _ledger(clock)  # a fresh ledger: the first record would be the second one's rival
+    result = _reconciler(ledger, gw, clock, lag=10**6).run(_unknown(ledger), None)
+    assert result.verdict == ADOPTED and result.record.order_id == 9 and result.candidates == 1
+
+
+# --- adoption ---------------------------------------------------------------------------------------
+
+def test_an_adopted_order_says_it_was_adopted_by_reconciliation_and_invents_no_request_id():
+    clock = Clock()
+    ledger = _ledger(clock)
+    result = _reconciler(ledger, Gateway(orders=[listed(9, bought=ATTEMPT)]), clock).run(_unknown(ledger), None)
+    assert result.adopted and result.record.order_id == 9
+    assert result.record.cas_request_id in ("", None)
+    assert "reconciliation" in (result.record.note or "")
+    assert ledger.get("auto:a") == result.record
+
+
+# --- another key's paid call: contested candidates ------------------------------------------------------
+
+def _rival(ledger: Ledger, attempted: float, ended: float | None) -> LedgerRecord:
+    return _unknown(ledger, key="key:rival", attempted=attempted, ended=ended)
+
+
+def test_a_rival_whose_call_started_well_after_the_order_was_bought_does_not_contest_it():
+    clock = Clock()
+    ledger = _ledger(clock)
+    _rival(ledger, attempted=ATTEMPT + 600, ended=ATTEMPT + 601)
+    gw = Gateway(orders=[listed(9, bought=ATTEMPT + 1)])
+    assert _reconciler(ledger, gw, clock).run(_unknown(ledger), None).verdict == ADOPTED
+
+
+def test_a_rival_whose_call_ended_well_before_the_order_was_bought_does_not_contest_it():
+    clock = Clock()
+    ledger = _ledger(clock)
+    _rival(ledger, attempted=ATTEMPT - 900, ended=ATTEMPT - 899)
+    gw = Gateway(orders=[listed(9, bought=ATTEMPT + 1)])
+    assert _reconciler(ledger, gw, clock).run(_unknown(ledger), None).verdict == ADOPTED
+
+
+def test_a_rival_contests_an_order_bought_exactly_at_either_edge_of_its_call_window():
+    for bought in (ATTEMPT + 600 - CLOCK_MARGIN_SECONDS, ATTEMPT + 601 + CLOCK_MARGIN_SECONDS):
+        clock = Clock()
+        ledger = _ledger(clock)
+        _rival(ledger, attempted=ATTEMPT + 600, ended=ATTEMPT + 601)
+        gw = Gateway(orders=[listed(9, bought=bought)])
+        result = _reconciler(ledger, gw, clock).run(_unknown(ledger), None)
+        assert result.verdict == UNRESOLVED and result.record.order_id is None, bought
