@@ -110,8 +110,12 @@ class FlakyStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
         self.failing: set[str] = set()
+        self.failing_once: set[str] = set()
 
     def _maybe_fail(self, op: str) -> None:
+        if op in self.failing_once:
+            self.failing_once.discard(op)
+            raise StoreUnavailable(f"{op} failed on cue, once")
         if op in self.failing:
             raise StoreUnavailable(f"{op} failed on cue")
 
