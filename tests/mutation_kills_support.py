@@ -44,6 +44,8 @@ class Gateway:
     list_error: Exception | None = None
     package_error: Exception | None = None
     cancel_error: Exception | None = None
+    #: OrderIds whose cancellation fails (with ``cancel_error``, or an unavailable CAS).
+    cancel_fails_for: set[int] = field(default_factory=set)
     created: list[tuple[Any, tuple[tuple[str, str], ...]]] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
@@ -73,6 +75,10 @@ class Gateway:
     def cancel_order(self, order_id: int, creds: Any) -> None:
         if self.cancel_error is not None:
             raise self.cancel_error
+        if order_id in self.cancel_fails_for:
+            from casrelay.errors import cas_unavailable
+
+            raise cas_unavailable(f"cancelling {order_id} failed")
         self.cancelled.append(order_id)
 
     def preview(self, order: Any, creds: Any, tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:

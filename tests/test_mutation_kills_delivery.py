@@ -20,6 +20,13 @@ from casrelay.records import OrderRecord
 from casrelay.validation import validate_order
 from tests.mutation_kills_support import ORDER, RecordingSink, sink_down, world
 
+
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+ENOUGH_TIME = _Context()
 SCHEMA = json.loads((Path(__file__).resolve().parent.parent / "schemas" / "order-message.v1.json").read_text())
 
 
@@ -129,3 +136,78 @@ def test_an_unknown_outcome_with_an_error_sends_that_error():
     w.placement.delivery.push_unknown(record)
     [(_, message)] = w.sinks[0].accepted
     assert valid(message)["Error"] == {"Code": "CasOutcomeUnknown", "Message": "read timeout"}
+
+
+# --- the created message and the answer ---------------------------------------------------------------
+
+def test_a_placed_order_s_message_and_answer_carry_everything_cas_and_the_order_said():
+    from datetime import datetime
+
+    from casrelay.cas.gateway import PlacedOrder
+
+    w = world()
+    w.gateway.answers = [PlacedOrder(555, "REQ-555")]
+    done = w.place()
+    record = w.only_record()
+    assert done.record == record and done.duplicate is False
+    assert done.document == {"RequestId": "REQ-555", "OrderId": 555, "OrderIdString": "555",
+                             "Domains": ["a.example.com"], "ProductCode": "symantec-free-1-free"}
+    [(message_id, message)] = w.sinks[0].accepted
+    valid(message)
+    assert message_id == downstream.message_id(f"{record.key}#555", downstream.CREATED)
+    order = message["Order"]
+    assert order["RequestId"] == "REQ-555" and order["ProductCode"] == "symantec-free-1-free"
+    assert order["ValidateType"] == "DNS"
+    ordered_at = datetime.fromisoformat(order["OrderedAt"].replace("Z", "+00:00"))
+    assert abs(ordered_at.timestamp() - record.updated_at) < 0.001
+
+
+def test_two_orders_for_one_key_are_announced_under_two_ids_but_refusals_under_the_key_s():
+    from casrelay.ledger import LedgerRecord
+
+    delivery = world().placement.delivery
+    base = LedgerRecord(key="key:k", payload_hash="h", state="ordered", order={"domains": ["a.example.com"],
+                                                                               "product": "p"})
+    first = delivery.message(downstream.CREATED, base.evolve(order_id=1))
+    second = delivery.message(downstream.CREATED, base.evolve(order_id=2))
+    assert first["Id"] != second["Id"]
+    refused = base.evolve(state="failed", error={"Code": "CasRefused", "Message": "no"})
+    assert delivery.message(downstream.FAILED, refused)["Id"] == downstream.message_id("key:k", downstream.FAILED)
+    unknown = base.evolve(state="unknown")
+    assert delivery.message(downstream.UNKNOWN, unknown)["Id"] == downstream.message_id("key:k", downstream.UNKNOWN)
+    assert delivery.message(downstream.FAILED, refused)["Order"]["OrderedAt"] is None
+
+
+def test_a_record_that_does_not_say_its_trigger_is_announced_as_http():
+    from casrelay.ledger import LedgerRecord
+
+    delivery = world().placement.delivery
+    record = LedgerRecord(key="key:k", payload_hash="h", state="ordered", order_id=1, source={},
+                          order={"domains": ["a.example.com"], "product": "p", "validate": "DNS"})
+    message = valid(delivery.message(downstream.CREATED, record))
+    assert message["Source"] == {"Trigger": "http", "MessageId": None}
+
+
+def test_a_not_ordered_verdict_is_announced_under_an_id_of_its_own_not_the_key_s_refusal_id():
+    from casrelay.delivery import error_doc
+    from casrelay.errors import not_ordered
+
+    w = world()
+    claim = w.ledger.claim("key:k", "h", {"domains": ["a.example.com"], "product": "p"}, {"trigger": "http"}, 60)
+    record = w.ledger.failed(w.ledger.attempting(claim.record), error_doc(not_ordered(400)))
+    w.placement.delivery.push_failed(record)
+    [(message_id, message)] = w.sinks[0].accepted
+    assert valid(message)["Error"]["Code"] == "CasNotOrdered"
+    assert message_id != downstream.message_id("key:k", downstream.FAILED)
+    assert message_id == downstream.message_id(f"key:k#not-ordered#{record.attempted_at}", downstream.FAILED)
+
+
+def test_an_order_every_remaining_sink_has_is_settled_once_a_lagging_sink_is_removed_from_the_configuration():
+    good, down = RecordingSink("good"), sink_down("gone")
+    w = world(sinks=[good, down])
+    w.place()
+    assert w.only_record().state == "ordered"
+    w.placement.delivery.sinks = [good]  # the operator removed the lagging sink
+    assert w.sweeper.run(ENOUGH_TIME)["Counts"] == {"delivered": 1}
+    assert w.only_record().state == "delivered" and w.only_record().settled
+    assert len(good.accepted) == 1  # nothing pushed twice

@@ -103,3 +103,53 @@ def test_an_order_id_the_ledger_could_not_save_is_still_answered_and_announced_w
     [(_, message)] = good.accepted
     assert message["Type"] == "certificate.order.created"
     assert message["Order"]["OrderId"] == 777 and message["Order"]["RequestId"] == "REQ-777"
+
+
+# --- the paid call -------------------------------------------------------------------------------------
+
+def test_the_paid_call_carries_the_idempotency_key_as_a_tag():
+    from casrelay.ledger.key import short_tag_value
+
+    w = world()
+    w.place()
+    [(_order, tags)] = w.gateway.created
+    key = w.only_record().key
+    assert tags == (("casrelay-idempotency-key", short_tag_value(key)),)
+
+
+def test_without_a_tag_key_the_paid_call_carries_no_tag():
+    w = world(order_tag_key="")
+    w.place()
+    assert [tags for _, tags in w.gateway.created] == [()]
+
+
+def _with_user_tags(n: int) -> dict:
+    return {**ORDER, "Tags": [{"Key": f"k{i}", "Value": "v"} for i in range(n)]}
+
+
+def test_the_idempotency_tag_is_added_while_there_is_room_for_it_among_cas_s_20_tags():
+    w = world()
+    w.place(_with_user_tags(19))
+    w.place({**_with_user_tags(20), "Domain": "b.example.com"})
+    assert [len(tags) for _, tags in w.gateway.created] == [1, 0]
+
+
+def test_a_resend_safe_refusal_is_retried_after_the_wait_cas_asked_for_capped_at_two_seconds():
+    from casrelay.errors import cas_throttled
+
+    w = world()
+    w.gateway.answers = [cas_throttled("Throttling.User", 1, "R1"), cas_throttled("Throttling.User", 5, "R2"),
+                         PlacedOrder(9, "R3")]
+    assert w.place().document["OrderId"] == 9
+    assert w.sleeps == [1.0, 2.0]
+
+
+def test_without_a_wait_from_cas_the_retries_back_off_exponentially():
+    from casrelay.errors import cas_failed
+
+    w = world()
+    w.gateway.answers = [cas_failed("SignatureNonceUsed", "nonce", "R1"), cas_failed("SignatureNonceUsed", "n", "R2"),
+                         PlacedOrder(9, "R3")]
+    assert w.place().document["OrderId"] == 9
+    assert w.sleeps == [0.4, 0.8]
+    assert len(w.gateway.created) == 3

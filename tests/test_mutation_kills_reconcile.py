@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from casrelay.ledger import Ledger, LedgerConfig, LedgerRecord, open_store
 from casrelay.reconcile import ABSENT, ADOPTED, CLOCK_MARGIN_SECONDS, UNRESOLVED, Reconciler
 from tests.mutation_kills_support import NOW, PRODUCT, Clock, Gateway, listed
@@ -109,3 +111,56 @@ def test_a_rival_contests_an_order_bought_exactly_at_either_edge_of_its_call_win
         gw = Gateway(orders=[listed(9, bought=bought)])
         result = _reconciler(ledger, gw, clock).run(_unknown(ledger), None)
         assert result.verdict == UNRESOLVED and result.record.order_id is None, bought
+
+
+# --- which listed orders are exactly ours ------------------------------------------------------------------
+
+def _owned_elsewhere(ledger: Ledger, order_id: int) -> None:
+    other = ledger.claim("key:other", "h-other", {"domains": DOMAINS, "product": PRODUCT}, {}, 60).record
+    ledger.ordered(ledger.attempting(other), order_id, "R")
+
+
+@pytest.mark.parametrize("not_ours", ["other-names", "other-product", "revoked", "too-early", "foreign"])
+def test_an_order_that_is_not_ours_listed_first_does_not_hide_ours_listed_after_it(not_ours):
+    clock = Clock()
+    ledger = _ledger(clock)
+    first = {
+        "other-names": listed(5, "z.example.com", bought=ATTEMPT),
+        "other-product": listed(5, product="geotrust-dv-1-starter", bought=ATTEMPT),
+        "revoked": listed(5, status="REVOKED", bought=ATTEMPT),
+        "too-early": listed(5, bought=ATTEMPT - CLOCK_MARGIN_SECONDS - 60),
+        "foreign": listed(5, bought=ATTEMPT),
+    }[not_ours]
+    if not_ours == "foreign":
+        _owned_elsewhere(ledger, 5)
+    gw = Gateway(orders=[first, listed(9, bought=ATTEMPT + 1)])
+    result = _reconciler(ledger, gw, clock).run(_unknown(ledger), None)
+    assert result.verdict == ADOPTED and result.record.order_id == 9
+
+
+def test_cancelling_duplicates_keeps_the_earliest_bought_order_whatever_its_order_id():
+    clock = Clock()
+    ledger = _ledger(clock)
+    gw = Gateway(orders=[listed(3, bought=ATTEMPT + 50), listed(8, bought=ATTEMPT + 1)])
+    result = Reconciler(ledger, gw, True, 0, clock=clock).run(_unknown(ledger), None)
+    assert result.verdict == ADOPTED and result.record.order_id == 8
+    assert gw.cancelled == [3] and result.cancelled == (3,)
+
+
+def test_duplicates_that_could_not_all_be_cancelled_leave_the_record_unresolved():
+    clock = Clock()
+    ledger = _ledger(clock)
+    gw = Gateway(orders=[listed(7, bought=ATTEMPT + 1), listed(8, bought=ATTEMPT + 2), listed(9, bought=ATTEMPT + 3)],
+                 cancel_fails_for={9})
+    result = Reconciler(ledger, gw, True, 0, clock=clock).run(_unknown(ledger), None)
+    assert result.verdict == UNRESOLVED and result.record.order_id is None
+    assert gw.cancelled == [8]
+
+
+def test_an_empty_search_proves_absence_from_exactly_the_list_lag_after_the_call_ended():
+    clock = Clock()
+    ledger = _ledger(clock)
+    record = _unknown(ledger, ended=NOW - 300)
+    assert _reconciler(ledger, Gateway(), clock, lag=300).run(record, None).verdict == ABSENT
+    record = _unknown(ledger, key="auto:b", ended=NOW - 299.999)
+    assert _reconciler(ledger, Gateway(), clock, lag=300).run(record, None).verdict == UNRESOLVED

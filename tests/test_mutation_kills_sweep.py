@@ -336,3 +336,13 @@ def test_a_sweep_holds_each_record_for_the_time_it_may_still_run_and_at_least_a_
     assert w.sweeper.run(Context(remaining_ms=left_s * 1000))["Counts"] == {"unresolved": 1}
     assert seen == [w.clock.now + lease_s]
     assert w.only_record().swept_until is None  # given back when the sweep is done with it
+
+
+def test_the_summary_says_how_long_the_sweep_took_to_the_millisecond():
+    from casrelay.sweep import Sweeper
+
+    w = world()
+    ticks = iter([100.0])
+    sweeper = Sweeper(w.ledger, w.ledger.config, w.placement, clock=w.clock,
+                      monotonic=lambda: next(ticks, 101.2345678))
+    assert sweeper.run(ENOUGH)["Seconds"] == 1.235
