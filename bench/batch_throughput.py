@@ -28,7 +28,7 @@ LATENCY_MS = 300
 
 
 def mns_batch(bodies: list[dict[str, str]]) -> bytes:
-    """An EventBridge/MNS batch as tests/test_batch.py builds it: a list of CloudEvents."""
+    """An EventBridge/MNS batch as tests/functional/test_batch.py builds it: a list of CloudEvents."""
     events = [{"id": f"ev-{i}", "source": "MNS-bench", "specversion": "1.0", "type": "mns:Queue:SendMessage",
                "data": {"requestId": f"r{i}", "messageId": f"M{i:04d}", "messageBody": json.dumps(body)}}
               for i, body in enumerate(bodies)]
@@ -60,7 +60,7 @@ def main() -> None:
         throttled = len(emb.emulator.throttled_requests())
         creates = emb.emulator.requests(cas_emulator.ACTION_CREATE)
         placed = len(emb.emulator.orders())
-        concurrency = index._relay.settings.batch_concurrency if index._relay else "?"
+        concurrency = index._app.settings.batch_concurrency if index._app else "?"
     print(f"batch throughput: {n} records in one MNS batch event, CAS_MAX_QPS={QPS}, emulator flow control "
           f"{QPS} QPS, {LATENCY_MS} ms latency on CreateCertificateForPackageRequest, "
           f"BATCH_CONCURRENCY={concurrency}")

@@ -75,7 +75,7 @@ else:
         gc.enable()
 w2, c2 = time.perf_counter(), time.process_time()
 seen[mode] = [m for m in optional if m in sys.modules]
-if mode.startswith("init") and index._relay is None:
+if mode.startswith("init") and index._app is None:
     raise SystemExit("initialize did not build the relay: " + str(index._config_error))
 print("BENCH " + json.dumps({"wall": w2 - w0, "cpu": c2 - c0, "import_wall": w1 - w0, "seen": seen,
                              "gc_ms": gc_time[0] * 1000, "gc_full": gc_full[0]}))

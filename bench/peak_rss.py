@@ -59,7 +59,7 @@ ctx = SimpleNamespace(
     function=SimpleNamespace(name="casrelay", handler="index.handler", memory=256, timeout=600),
 )
 index.initialize(ctx)
-if index._relay is None:
+if index._app is None:
     raise SystemExit("initialize did not build the relay: " + str(index._config_error))
 result["after_init_kb"] = rss_now_kb()
 if mode == "tracemalloc":

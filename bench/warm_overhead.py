@@ -226,7 +226,7 @@ def measure(runner: Runner, logs: Path, rounds: int, warmup: int, seed: int = 7)
 
 def _sqlite_synchronous_normal(_emb: Embedded, index: Any) -> None:
     """What-if only: the proposed ``PRAGMA synchronous=NORMAL`` on the handler thread's ledger connection."""
-    store = index._relay.ledger.store
+    store = index._app.ledger.store
     store._conn().execute("PRAGMA synchronous=NORMAL")
 
 

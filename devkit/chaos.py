@@ -28,7 +28,7 @@ The CAS emulator runs in HTTPS mode with a test CA, and lists a new order only a
 At the end the faults are cleared, the sinks come back up, the run waits out the claims of the killed
 invocations, and invokes the timer event (the sweep) until it reports nothing ``Remaining`` (at most
 ``MAX_SWEEPS`` times). Then ``devkit.chaos_check.check`` judges what CAS, the sinks, the callers and
-the ledger hold. ``tests/test_chaos.py`` runs a small instance; this module's command runs a large one.
+the ledger hold. ``tests/functional/test_chaos.py`` runs a small instance; this module's command runs a large one.
 """
 
 from __future__ import annotations
@@ -621,7 +621,7 @@ class _Runner:
 def _ledger_entries(sink_names: Sequence[str]) -> list[LedgerEntry]:
     import index
 
-    relay = index._relay or index._setup()
+    relay = index._app or index._setup()
     assert relay is not None
     now = time.time()
     configured = [s.name for s in getattr(relay, "sinks", [])] or list(sink_names)

@@ -12,7 +12,7 @@ what each caller was answered, and what the ledger still holds.
 - **nothing left behind**: no ``unknown`` record, no ``ordered`` record with a sink missing, and no
   claim (lapsed or not) is left in the ledger after the final sweeps; no ledger record contradicts CAS.
 
-It imports nothing from the handler, so that ``tests/test_chaos_checker.py`` can feed it broken inputs
+It imports nothing from the handler, so that ``tests/unit/test_chaos_checker.py`` can feed it broken inputs
 and show that each kind of breakage is reported.
 """
 

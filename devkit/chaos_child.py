@@ -39,9 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     result_file = Path(args[0])
     event = sys.stdin.buffer.read()
     index = load_index()
-    from casrelay.cas import gateway
+    from casrelay.ordering import package
 
-    original = gateway.CasGateway.create_order
+    original = package.PackageBackend.place
 
     def create_then_die(self: Any, *a: Any, **kw: Any) -> Any:
         placed = original(self, *a, **kw)
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         os.kill(os.getpid(), signal.SIGKILL)
         return placed  # not reached
 
-    gateway.CasGateway.create_order = create_then_die  # type: ignore[method-assign]
+    package.PackageBackend.place = create_then_die  # type: ignore[method-assign]
     context = make_context(timeout=0)  # no timeout known: the claim lasts IDEMPOTENCY_CLAIM_SECONDS
     try:
         result = index.handler(event, context)

@@ -27,9 +27,9 @@ if str(HANDLER_DIR) not in sys.path:
     sys.path.insert(0, str(HANDLER_DIR))
 
 from casrelay import config
+from casrelay.app import App
 from casrelay.cas.credentials import resolve as resolve_credentials
 from casrelay.ledger import CLAIMED, UNKNOWN, LedgerRecord
-from casrelay.relay import Relay
 
 #: An order whose delivery has been pending this long (several sweeps) is shown to a person.
 UNDELIVERED_AFTER_SECONDS = 900
@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     try:
-        relay = Relay(config.load())
+        app = App(config.load())
     except config.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    ledger = relay.ledger
+    ledger = app.ledger
 
     if args.command == "list":
         records = ledger.needs_person(undelivered_after=UNDELIVERED_AFTER_SECONDS)
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         for i, r in enumerate(todo, 1):
             if r.parked_at is not None:  # an operator asks again on purpose: un-park for this one try
                 r = ledger.store.get(r.key) or r
-            outcome = relay.sweeper.reconcile_now(r, creds)
+            outcome = app.sweeper.reconcile_now(r, creds)
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
             print(f"[{i}/{len(todo)}] {r.key}: {outcome}")
         print(f"{len(todo)} record(s) reconciled: {outcomes}", file=sys.stderr)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     if resolved is None:
         print(f"{args.key}: forgotten; the next arrival of this order will order it")
     else:
-        done = relay.placement.deliver(resolved, duplicate=True)
+        done = app.delivery.deliver(resolved, duplicate=True)
         print(json.dumps({"Key": args.key, **done.document, "PendingSinks": list(done.pending_sinks)}))
     return 0
 

@@ -58,34 +58,40 @@ PACKAGE = "casrelay"
 #: The modules that place, record, reconcile and deliver paid orders, money-critical first.
 MODULES = (
     "cas/errors.py",
-    "reconcile.py",
+    "flows/reconcile.py",
     "ledger/base.py",
-    "placement.py",
-    "sweep.py",
+    "flows/place.py",
+    "flows/new_order.py",
+    "flows/retry.py",
+    "flows/sweep.py",
+    "ledger/guard.py",
     "ledger/persistence/memory.py",
     "ledger/persistence/sqlite.py",
     "ledger/persistence/redis.py",
     "ledger/record.py",
-    "delivery.py",
+    "errors/values.py",
+    "flows/delivery.py",
     "auth.py",
 )
 #: Unit-level tests that exercise those modules (the ones that exist are used).
 TESTS = (
-    "tests/test_cas_errors.py",
-    "tests/test_paid_call_failure_classes.py",
-    "tests/test_reconcile.py",
-    "tests/test_ledger.py",
-    "tests/test_ledger_stores.py",
-    "tests/test_ledger_race.py",
-    "tests/test_sweep.py",
-    "tests/test_idempotency.py",
-    "tests/test_webhook_auth.py",
-    "tests/test_signed_inputs.py",
-    "tests/test_http_order.py",
-    "tests/test_dry_run.py",
+    "tests/unit/test_cas_errors.py",
+    "tests/unit/test_paid_call_failure_classes.py",
+    "tests/unit/test_reconcile.py",
+    "tests/unit/test_ledger.py",
+    "tests/unit/test_ledger_stores.py",
+    "tests/unit/test_ledger_race.py",
+    "tests/unit/test_error_values.py",
+    "tests/unit/test_flow_dry_run_and_guard.py",
+    "tests/functional/test_sweep.py",
+    "tests/functional/test_idempotency.py",
+    "tests/functional/test_webhook_auth.py",
+    "tests/functional/test_signed_inputs.py",
+    "tests/functional/test_http_order.py",
+    "tests/functional/test_dry_run.py",
 )
 #: Tests written to kill the mutants the tests above let live.
-KILL_TESTS_GLOB = "tests/test_mutation_kills_*.py"
+KILL_TESTS_GLOB = "tests/unit/test_mutation_kills_*.py"
 #: What the tests read besides the code (``handler/`` itself is copied as ``src/``).
 COPIED = ("tests", "devkit", "events", "schemas", "deploy", "pyproject.toml", "openapi.yaml", "s.yaml",
           "README.md", "requirements-dev.txt")
@@ -380,7 +386,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2, help="mutmut workers (default 2)")
     parser.add_argument("--tests", nargs="+", metavar="TEST", help="pytest selection (default: the unit tests)")
     parser.add_argument("--mutants", nargs="+", metavar="GLOB", default=[],
-                        help="only these mutant names (mutmut globs, e.g. 'casrelay.reconcile.x_*')")
+                        help="only these mutant names (mutmut globs, e.g. 'casrelay.flows.reconcile.x_*')")
     parser.add_argument("--baseline-runs", type=int, default=2,
                         help="runs of the selection on the unmutated copy; a test failing in any is deselected")
     parser.add_argument("--timeout-multiplier", type=float, default=15.0, help="mutmut's timeout_multiplier")

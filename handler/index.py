@@ -32,33 +32,38 @@ if os.path.isdir(_VENDORED) and _VENDORED not in sys.path:
     sys.path.insert(0, _VENDORED)
 
 from casrelay import config, log  # noqa: E402
+from casrelay.app import App, unconfigured_response  # noqa: E402
 from casrelay.cas.credentials import resolve as resolve_credentials  # noqa: E402
+from casrelay.entry.redelivery import TransientFailure  # noqa: E402
 from casrelay.errors import internal_error  # noqa: E402
 from casrelay.ledger.exceptions import StoreUnavailable  # noqa: E402
-from casrelay.relay import Relay, TransientFailure, _where, unconfigured_response  # noqa: E402
-from casrelay.response import error_document, http_error  # noqa: E402
+from casrelay.response import http_error, status_document  # noqa: E402
 from casrelay.triggers.detect import is_http_event, is_timer_event  # noqa: E402
 
 gc.enable()
 
-_relay: Relay | None = None
+_app: App | None = None
 _config_error: str | None = None
 _init_lock = threading.Lock()
 
 #: What each part of the relay reads from the environment, by where its code lives, most specific
 #: first. When building the relay fails in a way no check foresaw, the 503 names the variables of
 #: the part that failed (never the exception's text, which may hold a secret or a URL's password).
-#: tests/test_bad_configuration.py checks that together they name every variable the code reads.
+#: tests/functional/test_bad_configuration.py checks that together they name every variable the code reads.
 COMPONENT_VARIABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("ledger/persistence/", "the idempotency store", ("IDEMPOTENCY_STORE",)),
     ("ledger/", "the order ledger", (
         "IDEMPOTENCY_STORE", "IDEMPOTENCY_RETENTION_SECONDS", "IDEMPOTENCY_CLAIM_SECONDS", "PRECHECK_QUOTA",
         "CANCEL_DUPLICATE_ORDERS", "ORDER_TAG_KEY", "SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_TRIES",
         "RECONCILE_LIST_LAG_SECONDS")),
-    ("sweep.py", "the sweep", ("SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_TRIES", "RECONCILE_LIST_LAG_SECONDS")),
+    ("flows/sweep.py", "the sweep", ("SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_TRIES", "RECONCILE_LIST_LAG_SECONDS")),
     ("push/", "the downstream sinks", (
         "ORDER_SINKS", "CALLBACK_SECRET", "CALLBACK_ALLOW_HOSTS", "CALLBACK_TIMEOUT_MS", "CALLBACK_MAX_ATTEMPTS",
         "MNS_ENDPOINT", "SQS_REGION", "AWS_REGION", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+        "ALIBABA_CLOUD_SECURITY_TOKEN")),
+    ("ordering/", "the CAS client", (
+        "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
+        "CAS_MAX_QPS", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
         "ALIBABA_CLOUD_SECURITY_TOKEN")),
     ("cas/", "the CAS client", (
         "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
@@ -92,24 +97,24 @@ def failed_component(exc: BaseException) -> tuple[str, tuple[str, ...]]:
 def _unusable(exc: Exception) -> str:
     """The 503's message for a failure no check foresaw; the log gets the exception's type, never its text."""
     name, variables = failed_component(exc)
-    log.emit("config.invalid", 40, component=name, error=type(exc).__name__, where=_where(exc),
+    log.emit("config.invalid", 40, component=name, error=type(exc).__name__, where=log.where(exc),
              reason="building the relay failed unexpectedly")
     return (f"casrelay cannot start with this configuration: setting up {name} failed; check "
             f"{', '.join(variables)} (the function's log names the error type)")
 
 
-def _setup() -> Relay | None:
-    global _relay, _config_error
+def _setup() -> App | None:
+    global _app, _config_error
     with _init_lock:
-        if _relay is None and _config_error is None:
+        if _app is None and _config_error is None:
             try:
-                _relay = Relay(config.load())
+                _app = App(config.load())
             except (config.ConfigError, StoreUnavailable) as exc:
                 _config_error = str(exc)
                 log.emit("config.invalid", 40, reason=_config_error)
             except Exception as exc:  # the last line of defence: an instance never fails on its configuration
                 _config_error = _unusable(exc)
-        return _relay
+        return _app
 
 
 def initialize(context: Any) -> None:
@@ -117,24 +122,24 @@ def initialize(context: Any) -> None:
     try:
         _initialize(context)
     except Exception as exc:  # FC would fail the instance; the first invocation sets up again or says why
-        log.emit("initialize.failed", 40, error=type(exc).__name__, where=_where(exc))
+        log.emit("initialize.failed", 40, error=type(exc).__name__, where=log.where(exc))
     finally:
         gc.freeze()
         gc.enable()
 
 
 def _initialize(context: Any) -> None:
-    relay = _setup()
-    if relay is None:
+    app = _setup()
+    if app is None:
         return
     creds = resolve_credentials(context)
-    relay.gateway.warm(creds)
+    app.backend.warm(creds)
     from casrelay.validation.domains import public_suffix_list
 
     public_suffix_list()  # about 80 ms to build; the initializer pays it, not the first order
-    if relay.settings.warm_connection and not relay.gateway.warm_connection(creds, relay.settings.default_product_code):
+    if app.settings.warm_connection and not app.backend.warm_connection(creds, app.settings.default_product_code):
         log.emit("cas.warmup_failed", 30, reason="DescribePackageState failed; the first order sets up the connection")
-    if os.environ.get("FC_FUNCTION_NAME") and relay.ledger_config.store_url.startswith("sqlite:"):
+    if os.environ.get("FC_FUNCTION_NAME") and app.ledger_config.store_url.startswith("sqlite:"):
         log.emit("ledger.single_instance", 30, store="sqlite",
                  reason="IDEMPOTENCY_STORE is SQLite, which each FC instance keeps to itself; with more than "
                         "one instance a duplicate can be ordered twice. Use redis:// in production.")
@@ -143,19 +148,19 @@ def _initialize(context: Any) -> None:
 def handler(event: Any, context: Any) -> Any:
     request_id = getattr(context, "request_id", None)
     try:
-        relay = _relay or _setup()
-        if relay is None:
+        app = _app or _setup()
+        if app is None:
             return unconfigured_response(event, _config_error or "invalid configuration", request_id)
-        return relay.handle(event, context)
+        return app.handle(event, context)
     except TransientFailure:
         raise  # deliberate: FC or the trigger redelivers
     except Exception as exc:  # a bug that escaped the relay: HTTP still gets HTTP, a timer a dict, others redelivery
-        log.emit("internal.error", 40, fc_request_id=request_id, where=_where(exc))
+        log.emit("internal.error", 40, fc_request_id=request_id, where=log.where(exc))
         data = _decoded(event)
         if is_http_event(data):
             return http_error(internal_error(), request_id, xml=False)
         if is_timer_event(data):  # nothing to redeliver: the next tick sweeps again
-            return {"Status": 500, **error_document(internal_error(), request_id)}
+            return status_document(internal_error(), request_id)
         raise TransientFailure("InternalError: casrelay failed unexpectedly; the error has been logged") from None
 
 
@@ -168,7 +173,7 @@ def _decoded(event: Any) -> Any:
 
 def reset_for_tests() -> None:
     """Forget the instance state so a test can change the environment; FC never calls this."""
-    global _relay, _config_error
+    global _app, _config_error
     with _init_lock:
-        _relay = None
+        _app = None
         _config_error = None

@@ -215,7 +215,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     if not (len(region) <= 64 and _REGION.fullmatch(region)):
         raise ConfigError("CAS_REGION must be a region id such as cn-hangzhou or ap-southeast-1")
 
-    from .validation.products import PRODUCT_CODES  # the list of products lives with the rules
+    from .products import PRODUCT_CODES  # a leaf module, shared with the rules: no cycle through validation
 
     product = env.get("DEFAULT_PRODUCT_CODE", "").strip() or DEFAULT_PRODUCT_CODE
     if product not in PRODUCT_CODES:

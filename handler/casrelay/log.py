@@ -11,6 +11,9 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from . import jsontext
@@ -63,8 +66,35 @@ def mask_contacts_in(text: str) -> str:
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(m.group(0)) or "***", text)
 
 
+#: Fields every line of the current invocation (or order, in a batch thread) carries: bound once by
+#: the entry adapter and the order flow instead of being passed to each call by hand.
+_bound: ContextVar[dict[str, Any]] = ContextVar("casrelay_log_fields", default={})  # noqa: B039 - never mutated
+
+
+@contextmanager
+def bound(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every line emitted inside the block (in this thread or context only)."""
+    token = _bound.set({**_bound.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _bound.reset(token)
+
+
+def where(exc: BaseException) -> str:
+    """Where a bug was raised (type, file and line of the innermost frame), never its message, which
+    could carry input or a secret."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return type(exc).__name__
+    return f"{type(exc).__name__} at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+
+
 def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
     record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event}
+    record.update(_bound.get())
     record.update({k: v for k, v in fields.items() if v is not None})
     _logger.log(level, jsontext.dumps(record, default=str))
 

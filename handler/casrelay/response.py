@@ -15,12 +15,68 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from . import jsontext
-from .errors import RelayError
+from .errors import (
+    BadRequest,
+    CasFailed,
+    CasOutcomeUnknown,
+    CasRefused,
+    CasThrottled,
+    CasUnavailable,
+    DeliveryPending,
+    IdempotencyConflict,
+    InvalidOrder,
+    LedgerUnavailable,
+    MethodNotAllowed,
+    MissingCredentials,
+    NoPackageLeft,
+    NotConfigured,
+    NotOrdered,
+    OrderInProgress,
+    OutcomePending,
+    PayloadTooLarge,
+    RelayError,
+    RouteNotFound,
+    Unauthenticated,
+    UnsupportedMediaType,
+)
 
 ROOT = "CreateCertificateForPackageRequestResponse"
 #: What XML 1.0 cannot carry (C0 controls but tab and line ends, lone surrogates, U+FFFE/U+FFFF). Errors
 #: echo the caller's parameter names, so any of these can reach a body; each becomes U+FFFD.
 _NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+#: The HTTP status of each kind of error, most specific class first (a subclass before its base).
+_STATUS: tuple[tuple[type[RelayError], int], ...] = (
+    (InvalidOrder, 400), (BadRequest, 400), (Unauthenticated, 401), (RouteNotFound, 404),
+    (MethodNotAllowed, 405), (PayloadTooLarge, 413), (UnsupportedMediaType, 415),
+    (IdempotencyConflict, 422), (OrderInProgress, 409), (OutcomePending, 409),
+    (NoPackageLeft, 402), (CasRefused, 400), (CasThrottled, 429), (CasFailed, 502),
+    (CasUnavailable, 503), (NotOrdered, 503), (NotConfigured, 503), (MissingCredentials, 503),
+    (LedgerUnavailable, 503), (DeliveryPending, 503),
+)
+
+
+def status_of(err: RelayError) -> int:
+    """The HTTP status that answers ``err``; 500 for a bug (``InternalError``) and for any kind not listed."""
+    if isinstance(err, CasOutcomeUnknown):  # 502: CAS answered with an error after taking it; 504: no answer
+        return 502 if err.answered else 504
+    for cls, status in _STATUS:
+        if isinstance(err, cls):
+            return status
+    return 500
+
+
+def headers_of(err: RelayError) -> dict[str, str]:
+    """The headers an error's answer carries: when to come back, how to authenticate, what is allowed."""
+    headers: dict[str, str] = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(err.retry_after)
+    if isinstance(err, Unauthenticated):
+        headers["WWW-Authenticate"] = 'StandardWebhooks realm="casrelay"'
+    if isinstance(err, MethodNotAllowed) and err.allowed:
+        headers["Allow"] = err.allowed
+    return headers
 
 
 def wants_xml(params: Mapping[str, Any], accept: str) -> bool:
@@ -53,6 +109,11 @@ def error_document(err: RelayError, request_id: str | None) -> dict[str, Any]:
     if err.retry_after is not None:
         doc["RetryAfter"] = err.retry_after
     return doc
+
+
+def status_document(err: RelayError, request_id: str | None) -> dict[str, Any]:
+    """The answer of a direct invocation or a timer, which has no HTTP status line: the status goes in it."""
+    return {"Status": status_of(err), **error_document(err, request_id)}
 
 
 def _xml_append(parent: ET.Element, name: str, value: Any) -> None:
@@ -95,4 +156,4 @@ def http_response(status: int, doc: Mapping[str, Any], xml: bool, root: str = RO
 
 
 def http_error(err: RelayError, request_id: str | None, xml: bool) -> dict[str, Any]:
-    return http_response(err.status, error_document(err, request_id), xml, headers=err.headers)
+    return http_response(status_of(err), error_document(err, request_id), xml, headers=headers_of(err))

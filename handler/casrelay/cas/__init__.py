@@ -1,5 +1,5 @@
-"""Validated order -> signed CreateCertificateForPackageRequest -> placed order (or a mapped error)."""
+"""The signed calls to CAS that every ordering backend shares: client, pacer, failure classes, preview."""
 
-from .gateway import CasGateway, PlacedOrder
+from .client import CasClient
 
-__all__ = ["CasGateway", "PlacedOrder"]
+__all__ = ["CasClient"]

@@ -47,6 +47,7 @@ from ..errors import (
     cas_throttled,
     cas_unavailable,
     missing_credentials,
+    no_package_left,
 )
 from ..log import mask_contacts_in
 
@@ -115,22 +116,22 @@ def _from_response(exc: Any) -> RelayError:
 
     if status >= 500:
         return cas_outcome_unknown(
-            f"CAS answered {status} {code}; the order may or may not have been placed", request_id, status=502)
+            f"CAS answered {status} {code}; the order may or may not have been placed", request_id, answered=True)
     # By code only: the SDK raises ThrottlingException for any 4xx carrying x-acs-retry-after, and a 429
     # can come from anything on the way; neither proves that the API did not run.
     if code in THROTTLING_CODES:
         return cas_throttled(code, _retry_after_seconds(getattr(exc, "retry_after", None)), request_id)
     if code in QUOTA_CODES:
-        return cas_refused(402, code, QUOTA_CODES[code], request_id)
+        return no_package_left(code, QUOTA_CODES[code], request_id)
     if code in RESEND_SAFE or code in DEPLOYMENT_CODES or code.startswith(DEPLOYMENT_PREFIXES):
         return cas_failed(code, "check the function's credentials, role policy and clock", request_id)
     if 400 <= status < 500 and code.startswith(PARAMETER_PREFIXES):
         field = code.split(".", 1)[1] if "." in code else "order"
         errors = (FieldError(field, code, message or "refused by CAS"),)
-        return cas_refused(400, code, f"CAS refused the order: {message or code}", request_id, errors)
+        return cas_refused(code, f"CAS refused the order: {message or code}", request_id, errors)
     return cas_outcome_unknown(
         f"CAS answered {status or 'without a status'} {code}, which does not prove the order was refused; it may "
-        "or may not have been placed", request_id, status=502)
+        "or may not have been placed", request_id, answered=True)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -16,6 +16,7 @@ import hashlib
 import json
 
 from ..order import Order
+from ..records import OrderRecord
 
 
 def _digest(data: object) -> str:
@@ -43,3 +44,16 @@ def payload_hash(order: Order) -> str:
 def short_tag_value(key: str) -> str:
     """A tag value (at most 128 characters) that names the key, for finding the order in the console."""
     return key if len(key) <= 128 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def order_key(record: OrderRecord, order: Order) -> str:
+    """The key an arriving order is placed under: the caller's own, or one derived from the order."""
+    raw = record.idempotency_key or record.params.get("IdempotencyKey")
+    return explicit_key(str(raw)) if raw else derived_key(order)
+
+
+def key_tags(tag_key: str | None, order: Order, key: str) -> tuple[tuple[str, str], ...]:
+    """The tag that marks the paid order with its key (``ORDER_TAG_KEY``), when the order has room for it."""
+    if tag_key and len(order.tags) < 20:
+        return ((tag_key, short_tag_value(key)),)
+    return ()

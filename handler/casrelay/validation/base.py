@@ -10,14 +10,15 @@ order the wrong certificate.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from ..config import Settings
 from ..errors import FieldError, invalid_order
 from ..order import Order
+from ..products import PRODUCT_CODES, Product
 from .contacts import MAX_COMPANY_CHARS, MAX_NAME_CHARS, check_email, check_phone, check_text
-from .csr import inspect_csr
+from .csr import CsrInfo, inspect_csr
 from .domains import check_name_set, parse_domain_list
-from .products import PRODUCT_CODES
 from .tags import FLAT, check_tags, collect_flat_tags
 
 ACTION = "CreateCertificateForPackageRequest"
@@ -62,122 +63,200 @@ def check_idempotency_header(value: str) -> str | None:
 
 
 def validate_order(params: Mapping[str, object], settings: Settings) -> Order:
-    errors: list[FieldError] = []
+    """The ``Order`` that ``params`` describe, or one ``InvalidOrder`` listing every problem in them.
 
-    def text(name: str) -> str | None:
-        value = params.get(name)
+    Each step below reads its own parameters and adds its problems to one list, so the order of the
+    steps is the order in which a caller sees the problems.
+    """
+    reader = _Reader(params)
+    _check_parameter_names(reader)
+    _check_request_parameters(reader)
+    product = _read_product(reader, settings.default_product_code)
+    names = _read_names(reader)
+    validate_type = _read_validate_type(reader)
+    contacts = _read_contacts(reader, product)
+    tags = _read_tags(reader)
+    bound = _bound_names(reader, names, product)
+    if reader.errors:
+        raise invalid_order(reader.errors)
+    assert product is not None
+    return Order(
+        product_code=product.code,
+        domains=bound,
+        domain_param=names.domain_param,
+        csr=names.csr.pem if names.csr else None,
+        csr_public_key_sha256=names.csr.public_key_sha256 if names.csr else None,
+        validate_type=validate_type,
+        username=contacts.username,
+        email=contacts.email,
+        phone=contacts.phone,
+        company_name=contacts.company_name,
+        tags=tags,
+    )
+
+
+class _Reader:
+    """One order's parameters, and every problem found in them so far, in the order found."""
+
+    def __init__(self, params: Mapping[str, object]) -> None:
+        self.params = params
+        self.errors: list[FieldError] = []
+
+    def text(self, name: str) -> str | None:
+        """The parameter as text (a number counts, as a form would send it); None when absent or not text."""
+        value = self.params.get(name)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            errors.append(FieldError(name, "Invalid" + name, "must be a string"))
+            self.errors.append(FieldError(name, "Invalid" + name, "must be a string"))
             return None
         return str(value)
 
-    for name in params:
+
+@dataclass(frozen=True)
+class _Names:
+    """What ``Domain`` and ``Csr`` gave: the Domain list (normalised) as a tuple and as sent, and the CSR."""
+
+    domains: tuple[str, ...] = ()
+    domain_param: str | None = None
+    csr: CsrInfo | None = None
+
+
+@dataclass(frozen=True)
+class _Contacts:
+    username: str | None
+    company_name: str | None
+    email: str | None
+    phone: str | None
+
+
+def _check_parameter_names(reader: _Reader) -> None:
+    """Refuse unknown parameters: a misspelt one silently dropped would order the wrong certificate."""
+    for name in reader.params:
         if name not in KNOWN_PARAMETERS and not FLAT.match(name):
-            errors.append(FieldError(name, "UnknownParameter", f"is not a parameter of {ACTION}{_suggest(name)}"))
+            reader.errors.append(FieldError(name, "UnknownParameter",
+                                            f"is not a parameter of {ACTION}{_suggest(name)}"))
 
-    key = text("IdempotencyKey")
+
+def _check_request_parameters(reader: _Reader) -> None:
+    """The parameters about the request rather than the certificate: IdempotencyKey, DryRun, Action."""
+    key = reader.text("IdempotencyKey")
     if key is not None and _bad_key(key):
-        errors.append(FieldError("IdempotencyKey", "InvalidIdempotencyKey",
-                                 f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
+        reader.errors.append(FieldError("IdempotencyKey", "InvalidIdempotencyKey",
+                                        f"must be 1 to {MAX_IDEMPOTENCY_KEY} printable characters"))
 
-    dry_run = params.get("DryRun")
+    dry_run = reader.params.get("DryRun")
     if dry_run is not None and not isinstance(dry_run, bool) and str(dry_run).lower() not in ("true", "false"):
-        errors.append(FieldError("DryRun", "InvalidDryRun", "must be true or false"))
+        reader.errors.append(FieldError("DryRun", "InvalidDryRun", "must be true or false"))
 
-    action = text("Action")
+    action = reader.text("Action")
     if action is not None and action != ACTION:
-        errors.append(FieldError("Action", "InvalidAction", f"must be {ACTION}"))
+        reader.errors.append(FieldError("Action", "InvalidAction", f"must be {ACTION}"))
 
-    product_code = text("ProductCode")
+
+def _read_product(reader: _Reader, default_code: str) -> Product | None:
+    """The product ordered (the deployment's default when ProductCode is absent); None when it is unknown."""
+    product_code = reader.text("ProductCode")
     if product_code is None:
-        product_code = settings.default_product_code
+        product_code = default_code
     product = PRODUCT_CODES.get(product_code)
     if product is None:
-        errors.append(FieldError("ProductCode", "InvalidProductCode",
-                                 f"{product_code[:60]!r} is not one of: {', '.join(PRODUCT_CODES)}"))
+        reader.errors.append(FieldError("ProductCode", "InvalidProductCode",
+                                        f"{product_code[:60]!r} is not one of: {', '.join(PRODUCT_CODES)}"))
+    return product
 
-    domain_value = text("Domain")
+
+def _read_names(reader: _Reader) -> _Names:
+    """Domain and Csr, each checked on its own; at least one of them must be given."""
+    domain_value = reader.text("Domain")
     domains: tuple[str, ...] = ()
     domain_param = None
     if domain_value is not None:
         domains, domain_errors = parse_domain_list(domain_value)
-        errors.extend(domain_errors)
+        reader.errors.extend(domain_errors)
         domain_param = ",".join(domains)
 
-    csr_value = text("Csr")
+    csr_value = reader.text("Csr")
     csr_info = None
     if csr_value is not None:
         csr_info, csr_errors = inspect_csr(csr_value)
-        errors.extend(csr_errors)
+        reader.errors.extend(csr_errors)
 
     if domain_value is None and csr_value is None:
-        errors.append(FieldError("Domain", "MissingDomainOrCsr", "Domain or Csr is required"))
+        reader.errors.append(FieldError("Domain", "MissingDomainOrCsr", "Domain or Csr is required"))
+    return _Names(domains, domain_param, csr_info)
 
-    validate_type = text("ValidateType")
+
+def _read_validate_type(reader: _Reader) -> str | None:
+    validate_type = reader.text("ValidateType")
     if validate_type is not None and validate_type not in VALIDATE_TYPES:
-        errors.append(FieldError("ValidateType", "InvalidValidateType", "must be DNS or FILE"))
+        reader.errors.append(FieldError("ValidateType", "InvalidValidateType", "must be DNS or FILE"))
+    return validate_type
 
-    username = text("Username")
+
+def _read_contacts(reader: _Reader, product: Product | None) -> _Contacts:
+    """Username, CompanyName (which only an OV product takes), Email and Phone, each normalised."""
+    username = reader.text("Username")
     if username is not None:
-        errors.extend(check_text(username, "Username", MAX_NAME_CHARS))
-    company = text("CompanyName")
+        reader.errors.extend(check_text(username, "Username", MAX_NAME_CHARS))
+    company = reader.text("CompanyName")
     if company is not None:
-        errors.extend(check_text(company, "CompanyName", MAX_COMPANY_CHARS))
+        reader.errors.extend(check_text(company, "CompanyName", MAX_COMPANY_CHARS))
         if product is not None and not product.organisation_validated:
-            errors.append(FieldError("CompanyName", "InvalidCompanyName",
-                                     f"applies only to OV certificates, and {product.code} is not one"))
-    email = text("Email")
+            reader.errors.append(FieldError("CompanyName", "InvalidCompanyName",
+                                            f"applies only to OV certificates, and {product.code} is not one"))
+    email = reader.text("Email")
     if email is not None:
         email, email_errors = check_email(email)
-        errors.extend(email_errors)
-    phone = text("Phone")
+        reader.errors.extend(email_errors)
+    phone = reader.text("Phone")
     if phone is not None:
         phone, phone_errors = check_phone(phone)
-        errors.extend(phone_errors)
+        reader.errors.extend(phone_errors)
+    return _Contacts(username, company, email, phone)
 
+
+def _read_tags(reader: _Reader) -> tuple[tuple[str, str], ...]:
+    """Tags, given either as a list or flattened as Tags.N.Key / Tags.N.Value, never both."""
     tags: tuple[tuple[str, str], ...] = ()
-    flat_tags, flat_errors = collect_flat_tags(params)
-    errors.extend(flat_errors)
-    if flat_tags is not None and "Tags" in params:
-        errors.append(FieldError("Tags", "InvalidTags", "give Tags either as a list or as Tags.N.Key, not both"))
-    raw_tags = params.get("Tags", flat_tags)
+    flat_tags, flat_errors = collect_flat_tags(reader.params)
+    reader.errors.extend(flat_errors)
+    if flat_tags is not None and "Tags" in reader.params:
+        reader.errors.append(FieldError("Tags", "InvalidTags",
+                                        "give Tags either as a list or as Tags.N.Key, not both"))
+    raw_tags = reader.params.get("Tags", flat_tags)
     if raw_tags is not None:
         tags, tag_errors = check_tags(raw_tags)
-        errors.extend(tag_errors)
+        reader.errors.extend(tag_errors)
+    return tags
 
-    # The CSR's names (its CN, then its SANs) win over Domain (API document: the CN does), so they decide
-    # what the certificate binds, and they must fit the product just as a Domain list must.
-    effective = csr_info.names if csr_info is not None else domains
-    if csr_info is not None:
-        errors.extend(check_name_set(effective, "Csr"))
-    if product is not None and effective:
-        wild = [d for d in effective if d.startswith("*.")]
-        field = "Csr" if csr_info is not None else "Domain"
-        if product.wildcard and len(wild) != len(effective):
-            errors.append(FieldError(field, "InvalidDomain.ProductMismatch",
-                                     f"{product.code} is a wildcard product; every name must start with '*.'"))
-        if not product.wildcard and wild:
-            errors.append(FieldError(field, "InvalidDomain.ProductMismatch",
-                                     f"{product.code} binds single names; use a -w- product for wildcards"))
-        if product.free and len(effective) > 1:
-            errors.append(FieldError(field, "InvalidDomain.TooMany",
-                                     f"{product.code} is a free certificate and binds exactly one name"))
 
-    if errors:
-        raise invalid_order(errors)
-    assert product is not None
-    return Order(
-        product_code=product.code,
-        domains=effective,
-        domain_param=domain_param,
-        csr=csr_info.pem if csr_info else None,
-        csr_public_key_sha256=csr_info.public_key_sha256 if csr_info else None,
-        validate_type=validate_type,
-        username=username,
-        email=email,
-        phone=phone,
-        company_name=company,
-        tags=tags,
-    )
+def _bound_names(reader: _Reader, names: _Names, product: Product | None) -> tuple[str, ...]:
+    """The names the certificate binds, checked together and against the product.
+
+    The CSR's names (its CN, then its SANs) win over Domain (API document: the CN does), so they decide
+    what the certificate binds, and they must fit the product just as a Domain list must.
+    """
+    bound = names.csr.names if names.csr is not None else names.domains
+    if names.csr is not None:
+        reader.errors.extend(check_name_set(bound, "Csr"))
+    if product is not None and bound:
+        field = "Csr" if names.csr is not None else "Domain"
+        reader.errors.extend(_product_mismatches(product, bound, field))
+    return bound
+
+
+def _product_mismatches(product: Product, names: tuple[str, ...], field: str) -> list[FieldError]:
+    """What a product binds: all wildcards or no wildcard, and exactly one name for a free certificate."""
+    errors: list[FieldError] = []
+    wild = [d for d in names if d.startswith("*.")]
+    if product.wildcard and len(wild) != len(names):
+        errors.append(FieldError(field, "InvalidDomain.ProductMismatch",
+                                 f"{product.code} is a wildcard product; every name must start with '*.'"))
+    if not product.wildcard and wild:
+        errors.append(FieldError(field, "InvalidDomain.ProductMismatch",
+                                 f"{product.code} binds single names; use a -w- product for wildcards"))
+    if product.free and len(names) > 1:
+        errors.append(FieldError(field, "InvalidDomain.TooMany",
+                                 f"{product.code} is a free certificate and binds exactly one name"))
+    return errors

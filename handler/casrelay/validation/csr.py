@@ -19,9 +19,14 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import FieldError
 from .domains import MAX_DOMAINS, normalise_host
+
+if TYPE_CHECKING:  # ``cryptography`` itself is imported only when an order carries a CSR
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 _PEM = re.compile(
     r"-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----(?P<body>.*?)-----END (?:NEW )?CERTIFICATE REQUEST-----",
@@ -51,6 +56,15 @@ class CsrInfo:
     names: tuple[str, ...]
 
 
+class _Refused(Exception):
+    """A rule the CSR breaks that leaves nothing more worth checking: it is the only problem reported."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
 def _der_candidates(body: str) -> list[bytes]:
     body = body.replace("\\n", "\n").replace("\\r", "")
     lines = [ln for ln in re.split(r"[\r\n\t]+", body) if ln.strip()]
@@ -71,19 +85,40 @@ def _der_candidates(body: str) -> list[bytes]:
 
 
 def inspect_csr(value: str, field: str = "Csr") -> tuple[CsrInfo | None, list[FieldError]]:
-    def bad(code: str, message: str) -> tuple[None, list[FieldError]]:
-        return None, [FieldError(field, code, message)]
+    """The CSR's key and the names it binds, or every problem with them.
 
+    A CSR that cannot be read, is altered, or has an unusable key or subject is refused for that one
+    reason; a CSR that can be read is refused for each bad name it carries (its CN and its SANs).
+    """
+    try:
+        csr = _load_csr(value)
+        key, key_type = _public_key(csr)
+        errors: list[FieldError] = []
+        cn = _common_name(csr, field, errors)
+        sans = _subject_alt_names(csr, field, errors)
+    except _Refused as refused:
+        return None, [FieldError(field, refused.code, refused.message)]
+    if errors:
+        return None, errors
+    assert cn is not None
+
+    from cryptography.hazmat.primitives import serialization
+
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    names = tuple(dict.fromkeys((cn, *sans)))
+    return CsrInfo(pem, cn, key_type, hashlib.sha256(spki).hexdigest(), names), []
+
+
+def _load_csr(value: str) -> x509.CertificateSigningRequest:
+    """The certificate request in a PEM text, however mangled in transit, whose own signature verifies."""
     if len(value) > MAX_CSR_CHARS:
-        return bad("InvalidCsr.TooLong", f"is {len(value)} characters; at most {MAX_CSR_CHARS} are accepted")
+        raise _Refused("InvalidCsr.TooLong", f"is {len(value)} characters; at most {MAX_CSR_CHARS} are accepted")
     match = _PEM.search(value.replace("\\n", "\n"))
     if match is None:
-        return bad("InvalidCsr.Format", "is not a PEM CSR (-----BEGIN CERTIFICATE REQUEST----- ... END)")
+        raise _Refused("InvalidCsr.Format", "is not a PEM CSR (-----BEGIN CERTIFICATE REQUEST----- ... END)")
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
 
     csr = None
     for der in _der_candidates(match.group("body")):
@@ -93,50 +128,67 @@ def inspect_csr(value: str, field: str = "Csr") -> tuple[CsrInfo | None, list[Fi
         except (ValueError, x509.InvalidVersion):  # InvalidVersion: a version other than v1 (0)
             continue
     if csr is None:
-        return bad("InvalidCsr.Format", "does not decode as a DER certificate request")
+        raise _Refused("InvalidCsr.Format", "does not decode as a DER certificate request")
     try:
         signature_ok = csr.is_signature_valid
     except Exception:  # an unsupported signature algorithm cannot be checked
         signature_ok = False
     if not signature_ok:
-        return bad("InvalidCsr.Signature", "has a signature that does not verify; was it altered?")
+        raise _Refused("InvalidCsr.Signature", "has a signature that does not verify; was it altered?")
+    return csr
+
+
+def _public_key(csr: x509.CertificateSigningRequest) -> tuple[rsa.RSAPublicKey | ec.EllipticCurvePublicKey, str]:
+    """The CSR's key and its type ("RSA-2048", "EC-secp256r1"): RSA of at least 2048 bits, or ECC."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     try:
         key = csr.public_key()
     except Exception:
-        return bad("InvalidCsr.KeyType", "has a public key that cannot be read; use an RSA or ECC key")
+        raise _Refused("InvalidCsr.KeyType", "has a public key that cannot be read; use an RSA or ECC key") from None
     if isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
-            return bad("InvalidCsr.KeySize", f"has a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} is needed")
-        key_type = f"RSA-{key.key_size}"
-    elif isinstance(key, ec.EllipticCurvePublicKey):
-        key_type = f"EC-{key.curve.name}"
-    else:
-        return bad("InvalidCsr.KeyType", "must use an RSA or an ECC key")
+            raise _Refused("InvalidCsr.KeySize",
+                           f"has a {key.key_size}-bit RSA key; at least {MIN_RSA_BITS} is needed")
+        return key, f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key, f"EC-{key.curve.name}"
+    raise _Refused("InvalidCsr.KeyType", "must use an RSA or an ECC key")
+
+
+def _common_name(csr: x509.CertificateSigningRequest, field: str, errors: list[FieldError]) -> str | None:
+    """The one CN, as a normalised host name; a CN that is not a valid one is added to ``errors``."""
+    from cryptography.x509.oid import NameOID
 
     try:
         cns = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     except ValueError:
-        return bad("InvalidCsr.Subject", "has a subject that cannot be read")
+        raise _Refused("InvalidCsr.Subject", "has a subject that cannot be read") from None
     if len(cns) != 1:
-        return bad("InvalidCsr.CommonName", "must have exactly one CN, the name the certificate binds")
+        raise _Refused("InvalidCsr.CommonName", "must have exactly one CN, the name the certificate binds")
     raw_cn = cns[0].value
     cn_text = raw_cn if isinstance(raw_cn, str) else raw_cn.decode("utf-8", "replace")
-    errors: list[FieldError] = []
     cn, err = normalise_host(cn_text, field)
     if err is not None:
         errors.append(FieldError(field, "InvalidCsr.CommonName", f"CN {err.message}"))
+    return cn
+
+
+def _subject_alt_names(csr: x509.CertificateSigningRequest, field: str, errors: list[FieldError]) -> list[str]:
+    """The subjectAltName DNS names, normalised; each SAN that is not a valid DNS name is added to ``errors``."""
+    from cryptography import x509
 
     try:
         general_names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         general_names = []  # a CSR without SANs binds its CN only
     except Exception:  # a malformed or duplicated extension, an unsupported GeneralName
-        return bad("InvalidCsr.SubjectAlternativeName", "has a subjectAltName extension that cannot be read")
+        raise _Refused("InvalidCsr.SubjectAlternativeName",
+                       "has a subjectAltName extension that cannot be read") from None
     if len(general_names) > MAX_SAN_ENTRIES:
-        return bad("InvalidCsr.SubjectAlternativeName",
-                   f"has {len(general_names)} subjectAltNames; at most {MAX_SAN_ENTRIES} are read, and a "
-                   f"certificate here binds at most {MAX_DOMAINS} names")
+        raise _Refused("InvalidCsr.SubjectAlternativeName",
+                       f"has {len(general_names)} subjectAltNames; at most {MAX_SAN_ENTRIES} are read, and a "
+                       f"certificate here binds at most {MAX_DOMAINS} names")
     sans: list[str] = []
     for number, general_name in enumerate(general_names, 1):
         if not isinstance(general_name, x509.DNSName):
@@ -150,11 +202,4 @@ def inspect_csr(value: str, field: str = "Csr") -> tuple[CsrInfo | None, list[Fi
             continue
         assert san is not None
         sans.append(san)
-    if errors:
-        return None, errors
-    assert cn is not None
-
-    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
-    names = tuple(dict.fromkeys((cn, *sans)))
-    return CsrInfo(pem, cn, key_type, hashlib.sha256(spki).hexdigest(), names), []
+    return sans

@@ -68,89 +68,132 @@ def _mixes_scripts(label: str) -> bool:
     return False
 
 
+class _Refused(Exception):
+    """A rule a host name breaks: its code, and why (the message puts the name as given in front)."""
+
+    def __init__(self, code: str, why: str) -> None:
+        super().__init__(code, why)
+        self.code = code
+        self.why = why
+
+
 def normalise_host(raw: str, field: str) -> tuple[str | None, FieldError | None]:
     """Return the ASCII (punycode) form of one host name, or the reason it is not one."""
     name = raw.strip()
-    shown = name if len(name) <= 80 else name[:77] + "..."
+    try:
+        return _normalise(name), None
+    except _Refused as refused:
+        shown = name if len(name) <= 80 else name[:77] + "..."
+        return None, FieldError(field, refused.code, f"{shown!r} {refused.why}")
 
-    def bad(code: str, why: str) -> tuple[None, FieldError]:
-        return None, FieldError(field, code, f"{shown!r} {why}")
 
-    if not name:
-        return bad("InvalidDomain.Empty", "is empty")
-    if name[-1] in _DOTS:
-        # One trailing dot names the DNS root, which CAS names leave implied; it goes before any rule
-        # (and the duplicate check, and the idempotency key) sees the name. More than one is a typo.
-        name = name[:-1]
-        if name and name[-1] in _DOTS:
-            return bad("InvalidDomain.TrailingDot", "ends in more than one dot; a host name has at most one")
-        if not name:
-            return bad("InvalidDomain.Empty", "is empty")
+def _normalise(name: str) -> str:
+    """The rules, in the order they are checked: the first one broken is the one reported."""
+    name = _drop_root_dot(name)
     wildcard = name.startswith("*.")
     rest = name[2:] if wildcard else name
     if "*" in rest:
-        return bad("InvalidDomain.Wildcard", "has a '*' that is not the whole leftmost label")
+        raise _Refused("InvalidDomain.Wildcard", "has a '*' that is not the whole leftmost label")
+    _refuse_ip_literal(rest)
+    ascii_name = rest.lower() if _LDH_NAME.fullmatch(rest) else _idna_ascii(rest)
+    full = ("*." if wildcard else "") + ascii_name
+    _check_labels(ascii_name, full)
+    _check_public_suffix(ascii_name, wildcard)
+    return full
+
+
+def _drop_root_dot(name: str) -> str:
+    """The name without its one trailing dot, if it has one; an empty name is refused.
+
+    One trailing dot names the DNS root, which CAS names leave implied; it goes before any rule (and the
+    duplicate check, and the idempotency key) sees the name. More than one is a typo.
+    """
+    if not name:
+        raise _Refused("InvalidDomain.Empty", "is empty")
+    if name[-1] in _DOTS:
+        name = name[:-1]
+        if name and name[-1] in _DOTS:
+            raise _Refused("InvalidDomain.TrailingDot", "ends in more than one dot; a host name has at most one")
+        if not name:
+            raise _Refused("InvalidDomain.Empty", "is empty")
+    return name
+
+
+def _refuse_ip_literal(rest: str) -> None:
+    """Certificates here bind host names, so an IP address (bracketed or not) is refused."""
     literal = rest.strip("[]")
     if ":" in literal or literal.rpartition(".")[2].isdigit():  # only these can be IP literals
         try:
             ipaddress.ip_address(literal)
         except ValueError:
-            pass
-        else:
-            return bad("InvalidDomain.IpAddress", "is an IP address; certificates here bind host names")
-    if _LDH_NAME.fullmatch(rest):
-        ascii_name = rest.lower()
-    else:
-        if any(ch.isspace() for ch in rest):
-            return bad("InvalidDomain.Syntax", "contains white space")
-        try:
-            ascii_name = idna.encode(rest, uts46=True).decode("ascii").lower()
-        except idna.IDNAError as exc:
-            # idna enforces the 63- and 253-octet limits itself; report them under their own codes
-            if str(exc) == "Label too long":
-                return bad("InvalidDomain.LabelLength", "has a label longer than 63 characters")
-            if str(exc) == "Domain too long":
-                return bad("InvalidDomain.Length", "is longer than 253 characters")
-            return bad("InvalidDomain.Syntax", f"is not a valid host name ({exc})")
-        except UnicodeError:
-            return bad("InvalidDomain.Syntax", "is not a valid host name")
-        for label in ascii_name.split("."):
-            if not label:  # UTS 46 maps some characters to a dot, so the mapped name may end in one
-                return bad("InvalidDomain.Syntax", "is not a valid host name (it has an empty label)")
-            if not label.startswith("xn--"):
-                continue
-            try:
-                unicode_label = idna.ulabel(label)
-            except (idna.IDNAError, UnicodeError):
-                return bad("InvalidDomain.Syntax", f"has a punycode label {label[:63]!r} that does not decode")
-            if _mixes_scripts(unicode_label):
-                return bad("InvalidDomain.MixedScript",
-                           f"has a label ({unicode_label[:63]!r}) that mixes Latin letters with Cyrillic or "
-                           "Greek ones, which makes it look like another name")
+            return
+        raise _Refused("InvalidDomain.IpAddress", "is an IP address; certificates here bind host names")
+
+
+def _idna_ascii(rest: str) -> str:
+    """The A-label form of a name the LDH fast path does not take, by UTS 46 (the ``idna`` package)."""
+    if any(ch.isspace() for ch in rest):
+        raise _Refused("InvalidDomain.Syntax", "contains white space")
+    try:
+        ascii_name = idna.encode(rest, uts46=True).decode("ascii").lower()
+    except idna.IDNAError as exc:
+        # idna enforces the 63- and 253-octet limits itself; report them under their own codes
+        if str(exc) == "Label too long":
+            raise _Refused("InvalidDomain.LabelLength", "has a label longer than 63 characters") from None
+        if str(exc) == "Domain too long":
+            raise _Refused("InvalidDomain.Length", "is longer than 253 characters") from None
+        raise _Refused("InvalidDomain.Syntax", f"is not a valid host name ({exc})") from None
+    except UnicodeError:
+        raise _Refused("InvalidDomain.Syntax", "is not a valid host name") from None
+    for label in ascii_name.split("."):
+        if not label:  # UTS 46 maps some characters to a dot, so the mapped name may end in one
+            raise _Refused("InvalidDomain.Syntax", "is not a valid host name (it has an empty label)")
+        if label.startswith("xn--"):
+            _refuse_homograph(label)
+    return ascii_name
+
+
+def _refuse_homograph(label: str) -> None:
+    """A punycode label must decode, and must not mix Latin letters with look-alike Cyrillic or Greek ones."""
+    try:
+        unicode_label = idna.ulabel(label)
+    except (idna.IDNAError, UnicodeError):
+        raise _Refused("InvalidDomain.Syntax", f"has a punycode label {label[:63]!r} that does not decode") from None
+    if _mixes_scripts(unicode_label):
+        raise _Refused("InvalidDomain.MixedScript",
+                       f"has a label ({unicode_label[:63]!r}) that mixes Latin letters with Cyrillic or "
+                       "Greek ones, which makes it look like another name")
+
+
+def _check_labels(ascii_name: str, full: str) -> None:
+    """At least two labels of at most 63 octets, 253 in all (wildcard included), and a non-numeric TLD."""
     labels = ascii_name.split(".")
     if len(labels) < 2:
-        return bad("InvalidDomain.Syntax", "needs at least two labels, like example.com")
+        raise _Refused("InvalidDomain.Syntax", "needs at least two labels, like example.com")
     if any(len(label) > 63 for label in labels):
-        return bad("InvalidDomain.LabelLength", "has a label longer than 63 characters")
-    full = ("*." if wildcard else "") + ascii_name
+        raise _Refused("InvalidDomain.LabelLength", "has a label longer than 63 characters")
     if len(full) > 253:
-        return bad("InvalidDomain.Length", "is longer than 253 characters")
+        raise _Refused("InvalidDomain.Length", "is longer than 253 characters")
     if labels[-1].isdigit():
-        return bad("InvalidDomain.Syntax", "has an all-numeric top-level label")
+        raise _Refused("InvalidDomain.Syntax", "has an all-numeric top-level label")
+
+
+def _check_public_suffix(ascii_name: str, wildcard: bool) -> None:
+    """No CA issues for a name outside the ICANN suffixes, for a public suffix itself, or a wildcard over one."""
     psl = public_suffix_list()
-    if psl.privatesuffix(ascii_name) is None:
-        suffix = psl.publicsuffix(ascii_name)
-        if suffix is None:
-            return bad("InvalidDomain.UnknownSuffix",
+    if psl.privatesuffix(ascii_name) is not None:
+        return
+    suffix = psl.publicsuffix(ascii_name)
+    if suffix is None:
+        raise _Refused("InvalidDomain.UnknownSuffix",
                        "does not end in a public suffix (such as com or co.uk); names under private or "
                        "reserved top-level domains (local, internal, lan, test, example) cannot be certified")
-        if wildcard:
-            return bad("InvalidDomain.PublicSuffix",
+    if wildcard:
+        raise _Refused("InvalidDomain.PublicSuffix",
                        f"is a wildcard directly under the public suffix {suffix!r}; a certificate cannot cover "
                        "every domain registered under it")
-        return bad("InvalidDomain.PublicSuffix",
+    raise _Refused("InvalidDomain.PublicSuffix",
                    "is itself a public suffix; name a domain registered under it, like example." + suffix)
-    return full, None
 
 
 def check_name_set(names: Sequence[str], field: str) -> list[FieldError]:

@@ -1,0 +1,108 @@
+"""The composition root: build every part once per instance, and hand each invocation to its adapter.
+
+This is the only module that knows how the parts fit: the ledger and its store, the ordering
+backend over the shared CAS client, the sinks, the flows (placing once, delivery, reconciliation,
+the sweep, the dry run) and one adapter per trigger (HTTP, direct, batch, timer). The invocation's
+log context (FC's request id, the trigger) is bound here once, so every line of the invocation
+carries it, batch threads included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import log
+from .config import Settings
+from .entry.batch import BatchEntry
+from .entry.direct import DirectEntry
+from .entry.http import HttpEntry
+from .entry.redelivery import TransientFailure
+from .entry.timer import TimerEntry
+from .errors import RelayError, bad_request, not_configured
+from .flows.delivery import Delivery
+from .flows.dry_run import DryRun
+from .flows.new_order import NewOrder
+from .flows.place import PlaceOnce
+from .flows.reconcile import Reconciler
+from .flows.retry import PaidCall
+from .flows.sweep import Sweeper
+from .ledger import Ledger, LedgerConfig, open_store
+from .ledger import load as load_ledger_config
+from .ordering import OrderingBackend, open_backend
+from .push import build_sinks
+from .response import error_document, http_error, status_document, status_of
+from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, TimerInvocation, classify
+
+
+class App:
+    def __init__(self, settings: Settings, backend: OrderingBackend | None = None,
+                 ledger_config: LedgerConfig | None = None, env: Mapping[str, str] | None = None) -> None:
+        self.settings = settings
+        self.backend = backend or open_backend(settings)
+        self.ledger_config = config = ledger_config or load_ledger_config(env)
+        self.ledger = Ledger(open_store(config.store_url), config)
+        self.sinks = build_sinks((os.environ if env is None else env).get("ORDER_SINKS", ""), env)
+        self.delivery = Delivery(self.ledger, self.sinks)
+        self.reconciler = Reconciler(self.ledger, self.backend, config.cancel_duplicates,
+                                     config.reconcile_list_lag_seconds)
+        self.paid_call = PaidCall(self.backend)
+        new_order = NewOrder(config, self.ledger, self.backend, self.paid_call, self.delivery, self.reconciler)
+        self.place = PlaceOnce(settings, config, self.ledger, self.delivery, self.reconciler, new_order)
+        self.dry_run = DryRun(settings, self.backend, config.order_tag_key)
+        self.sweeper = Sweeper(self.ledger, config, self.delivery, self.reconciler, settings.cas_read_timeout_ms)
+        self.http = HttpEntry(settings, self.place, self.dry_run)
+        self.direct = DirectEntry(self.place, self.dry_run, self.delivery)
+        self.batch = BatchEntry(self.place, self.dry_run, self.delivery, settings.batch_concurrency)
+        self.timer = TimerEntry(self.sweeper)
+
+    def handle(self, event: Any, context: Any) -> Any:
+        request_id = getattr(context, "request_id", None)
+        with log.bound(fc_request_id=request_id):
+            try:
+                invocation = classify(event, request_id)
+            except RelayError as err:
+                log.emit("event.rejected", logging.WARNING, code=err.code, reason=err.message)
+                return error_document(err, request_id)
+            with log.bound(trigger=_trigger(invocation)):
+                return self._dispatch(invocation, context)
+
+    def _dispatch(self, invocation: Any, context: Any) -> Any:
+        if isinstance(invocation, HttpInvocation):
+            if invocation.request is None:  # an HTTP event that cannot be read is still answered as HTTP
+                unreadable = invocation.error or bad_request("the HTTP trigger event cannot be read", "event")
+                log.emit("http.rejected", logging.WARNING, status=status_of(unreadable), code=unreadable.code)
+                return http_error(unreadable, getattr(context, "request_id", None), xml=False)
+            return self.http.handle(invocation.request, context)
+        if isinstance(invocation, BatchInvocation):
+            return self.batch.handle(invocation, context)
+        if isinstance(invocation, TimerInvocation):
+            return self.timer.handle(invocation, context)
+        assert isinstance(invocation, DirectInvocation)
+        return self.direct.handle(invocation.record, context)
+
+
+def _trigger(invocation: Any) -> str:
+    if isinstance(invocation, HttpInvocation):
+        return "http"
+    if isinstance(invocation, TimerInvocation):
+        return "timer"
+    if isinstance(invocation, BatchInvocation):
+        return "batch"
+    return "invoke"
+
+
+def unconfigured_response(event: Any, message: str, request_id: str | None) -> Any:
+    """What every invocation gets while the configuration is unusable: a 503 that names the variable."""
+    err = not_configured(message)
+    try:
+        invocation = classify(event, request_id)
+    except RelayError:
+        return error_document(err, request_id)
+    if isinstance(invocation, HttpInvocation):
+        return http_error(err, request_id, xml=False)
+    if isinstance(invocation, TimerInvocation):  # nothing to redeliver: the next tick sweeps again
+        return status_document(err, request_id)
+    raise TransientFailure(f"{err.code}: {err.message}")

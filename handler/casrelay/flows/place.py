@@ -1,0 +1,153 @@
+"""Place one order exactly once: validated order -> ledger claim -> (new order | the key's earlier outcome).
+
+This is where the two failures that matter are prevented:
+
+- a second paid order: the ledger claim comes first; only the owner of a fresh claim orders
+  (``new_order``), and an arrival that finds the key taken is answered from the ledger: the
+  recorded order, the recorded refusal, "in progress", or, for an outcome nobody knows yet,
+  reconciliation against CAS's own list;
+- a lost OrderId: the recorded order is pushed again wherever it is missing (``delivery``).
+
+Every trigger places through here, so the one log line and metric per order (``order.placed``,
+``order.duplicate``, ``order.failed``) come from this flow, whichever trigger brought the order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Any
+
+from .. import log
+from ..cas.credentials import Credentials
+from ..cas.credentials import resolve as resolve_credentials
+from ..config import Settings
+from ..errors import (
+    NOT_ORDERED_CODE,
+    CasOutcomeUnknown,
+    OutcomePending,
+    RelayError,
+    idempotency_conflict,
+    order_in_progress,
+    outcome_pending,
+)
+from ..errors.values import from_value
+from ..ledger import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord, guard
+from ..ledger.key import order_key, payload_hash
+from ..order import Order
+from ..records import OrderRecord
+from ..response import status_of
+from ..validation import validate_order
+from .delivery import Delivered, Delivery
+from .new_order import NewOrder, OrderAgain, forget
+from .reconcile import ABSENT, Reconciler
+
+
+def claim_seconds(context: Any, default: float) -> float:
+    """How long the claim is held: past the invocation's own end, so it never lapses under a live call."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        try:
+            return max(5.0, float(remaining()) / 1000 + 5)
+        except (TypeError, ValueError):
+            pass
+    timeout = getattr(getattr(context, "function", None), "timeout", None)
+    if isinstance(timeout, (int, float)) and timeout > 0:
+        return float(timeout) + 5
+    return default
+
+
+def summary(order: Order) -> dict[str, Any]:
+    """What the ledger keeps of the order. Contacts are kept masked: the ledger needs them only to say
+    whose order it was in a log line."""
+    return {"domains": list(order.domains), "product": order.product_code, "validate": order.validate_type,
+            "email": log.mask_email(order.email), "phone": log.mask_phone(order.phone)}
+
+
+class PlaceOnce:
+    def __init__(self, settings: Settings, config: LedgerConfig, ledger: Ledger, delivery: Delivery,
+                 reconciler: Reconciler, new_order: NewOrder) -> None:
+        self.settings = settings
+        self.config = config
+        self.ledger = ledger
+        self.delivery = delivery
+        self.reconciler = reconciler
+        self.new_order = new_order
+
+    def place(self, record: OrderRecord, context: Any) -> Delivered:
+        """Place ``record``'s order (or answer it from the ledger), and log the one line it gets."""
+        started = time.monotonic()
+        order: Order | None = None
+        key: str | None = None
+        try:
+            order = validate_order(record.params, self.settings)
+            key = order_key(record, order)
+            with log.bound(key=key):
+                done = self._place(record, context, order, key)
+        except RelayError as err:
+            _log_failed(record, err, order, key, started)
+            raise
+        _log_placed(record, done, started)
+        return done
+
+    def _place(self, record: OrderRecord, context: Any, order: Order, key: str) -> Delivered:
+        creds = resolve_credentials(context)
+        source = {"trigger": record.trigger, "message_id": record.message_id}
+        for _ in range(2):  # a second round only after the first proved nothing was ordered
+            claim = guard.must(lambda: self.ledger.claim(key, payload_hash(order), summary(order), source,
+                                                         claim_seconds(context, self.config.claim_seconds)), key)
+            if claim.conflict:
+                raise idempotency_conflict()
+            try:
+                if not claim.owned:
+                    return self._existing(claim.record, creds)
+                return self.new_order.run(order, claim.record, creds, key)
+            except OrderAgain:
+                continue
+        raise outcome_pending(key)
+
+    def _existing(self, current: LedgerRecord, creds: Credentials | None) -> Delivered:
+        """Answer an arrival whose key is already taken, from what the ledger holds."""
+        if current.state == CLAIMED:
+            remaining = (current.claim_expires_at or time.time()) - time.time()
+            raise order_in_progress(max(1, min(30, math.ceil(remaining))))
+        if current.state in (ORDERED, DELIVERED):
+            return self.delivery.deliver(current, duplicate=True)
+        if current.state == FAILED:
+            if (current.error or {}).get("Code") == NOT_ORDERED_CODE:
+                forget(self.ledger, current)  # CAS placed nothing for it: this arrival orders (raises OrderAgain)
+            self.delivery.push_failed(current)
+            raise from_value(current.error or {})
+        assert current.state == UNKNOWN
+        result = self.reconciler.run(current, creds)
+        if result.adopted:
+            return self.delivery.deliver(result.record, duplicate=True)
+        if result.verdict == ABSENT:
+            forget(self.ledger, result.record)
+        raise outcome_pending(current.key)
+
+
+def _log_failed(record: OrderRecord, err: RelayError, order: Order | None, key: str | None, started: float) -> None:
+    outcome = "unknown" if isinstance(err, CasOutcomeUnknown | OutcomePending) else (
+        "transient" if err.transient else "failed")
+    log.emit(
+        "order.failed", logging.WARNING, trigger=record.trigger, message_id=record.message_id, key=key,
+        domains=list(order.domains) if order else None, product=order.product_code if order else None,
+        outcome=outcome, code=err.code, status=status_of(err), cas_request_id=err.cas_request_id,
+        fields=[e.field for e in err.errors] or None, latency_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    log.metric("orders", 1, outcome=outcome, trigger=record.trigger, code=err.code)
+
+
+def _log_placed(record: OrderRecord, done: Delivered, started: float) -> None:
+    rec = done.record
+    outcome = "duplicate" if done.duplicate else "placed"
+    log.emit(
+        f"order.{outcome}", trigger=record.trigger, message_id=record.message_id, key=rec.key if rec else None,
+        domains=done.document["Domains"], product=done.document["ProductCode"], outcome=outcome,
+        order_id=done.document["OrderIdString"], cas_request_id=done.document["RequestId"],
+        pending_sinks=list(done.pending_sinks) or None, email=rec.order.get("email") if rec else None,
+        phone=rec.order.get("phone") if rec else None, latency_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    log.metric("orders", 1, outcome=outcome, trigger=record.trigger)

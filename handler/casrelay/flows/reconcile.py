@@ -1,0 +1,181 @@
+"""Reconciliation: find out what an ambiguous paid call did, from CAS's own order list.
+
+CAS offers no idempotency token and no tag filter on ListUserCertificateOrder, so an order is found
+by what it binds: ``Keyword`` = the first domain (CAS matches it fuzzily). Two questions are asked
+of the listing, with two different strictnesses:
+
+- **Is exactly one order ours?** It must bind exactly our domain set, with our ProductCode, be
+  bought no earlier than the attempt (less a clock margin), still be live, and belong to no other
+  ledger key. Then it is adopted.
+- **Could any order be ours?** Any listed order that shares a name with ours, has our ProductCode,
+  was bought after the attempt (less the margin) in any status, and belongs to no other key. When
+  there is none, the listing was complete, and the latest moment the call could have reached CAS
+  (``call_ended_at``) is older than ``RECONCILE_LIST_LAG_SECONDS`` (CAS lists a new order within
+  that time), the order was not placed:
+  the key may be ordered again. This looser test is what keeps a listing that shows our order in an
+  unexpected shape (another domain order, only the CSR's CN) from reading as "absent".
+
+Everything else (several candidates, a listing that is too early, truncated, or failed) leaves the
+record ``unknown``. With ``CANCEL_DUPLICATE_ORDERS`` several exact candidates are reduced to the
+earliest, the others cancelled, which returns their quota.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .. import log
+from ..cas.credentials import Credentials
+from ..errors import RelayError
+from ..ledger import Ledger, LedgerRecord, guard
+from ..ordering import ListedOrder, OrderingBackend
+
+CLOCK_MARGIN_SECONDS = 120
+#: Statuses in which a listed order no longer counts as a live order to adopt (CAS's documented set).
+INACTIVE_STATUSES = frozenset({"REVOKED", "CHECKED_FAIL", "EXPIRED"})
+
+ADOPTED = "adopted"
+ABSENT = "absent"
+UNRESOLVED = "unresolved"
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    record: LedgerRecord
+    #: ``adopted``: the record now holds the OrderId; ``absent``: CAS placed no order for it;
+    #: ``unresolved``: nothing can be said yet.
+    verdict: str
+    candidates: int
+    cancelled: tuple[int, ...] = ()
+    reason: str = ""
+
+    @property
+    def adopted(self) -> bool:
+        return self.verdict == ADOPTED
+
+
+def _domains(text: str) -> set[str]:
+    return {d.strip().lower() for d in text.split(",") if d.strip()}
+
+
+class Reconciler:
+    def __init__(self, ledger: Ledger, backend: OrderingBackend, cancel_duplicates: bool,
+                 list_lag_seconds: float = 300, clock: Callable[[], float] = time.time) -> None:
+        self.ledger = ledger
+        self.backend = backend
+        self.cancel_duplicates = cancel_duplicates
+        self.list_lag_seconds = list_lag_seconds
+        self._clock = clock
+
+    @staticmethod
+    def _since_ms(record: LedgerRecord) -> float:
+        return ((record.attempted_at or record.created_at) - CLOCK_MARGIN_SECONDS) * 1000
+
+    def _foreign(self, record: LedgerRecord, item: ListedOrder) -> bool:
+        owner = self.ledger.owner_of(item.order_id)
+        return owner is not None and owner != record.key
+
+    def candidates(self, record: LedgerRecord, listed: Iterable[ListedOrder]) -> list[ListedOrder]:
+        """The listed orders that are exactly ours, earliest first."""
+        want = {d.lower() for d in record.order.get("domains", [])}
+        product = record.order.get("product")
+        since_ms = self._since_ms(record)
+        out = []
+        for item in listed:
+            if _domains(item.domain) != want or item.product_code != product:
+                continue
+            if item.status.upper() in INACTIVE_STATUSES:
+                continue
+            if item.buy_date_ms is None or item.buy_date_ms < since_ms:
+                continue
+            if self._foreign(record, item):
+                continue
+            out.append(item)
+        return sorted(out, key=lambda o: (o.buy_date_ms or 0, o.order_id))
+
+    def _contested(self, record: LedgerRecord, item: ListedOrder) -> bool:
+        """Another key with the same names and product had a paid call out when ``item`` was bought (its
+        OrderId not recorded yet, say, because its ledger write failed): ``item`` may be that key's."""
+        if item.buy_date_ms is None:
+            return True
+        for rival in self.ledger.rivals(record):
+            start = ((rival.attempted_at or rival.created_at) - CLOCK_MARGIN_SECONDS) * 1000
+            end = ((rival.call_ended_at or rival.claim_expires_at or self._clock()) + CLOCK_MARGIN_SECONDS) * 1000
+            if start <= item.buy_date_ms <= end:
+                return True
+        return False
+
+    def maybe_ours(self, record: LedgerRecord, listed: Iterable[ListedOrder]) -> list[ListedOrder]:
+        """Every listed order that could be ours, however CAS shows it; none means none was placed."""
+        want = {d.lower() for d in record.order.get("domains", [])}
+        product = record.order.get("product")
+        since_ms = self._since_ms(record)
+        return [item for item in listed
+                if _domains(item.domain) & want and item.product_code == product
+                and (item.buy_date_ms is None or item.buy_date_ms >= since_ms)
+                and not self._foreign(record, item)]
+
+    def run(self, record: LedgerRecord, creds: Credentials | None) -> Reconciled:
+        """Ask CAS once; never raises for CAS or ledger trouble (the record simply stays unknown)."""
+        return guard.settle(lambda: self._run(record, creds), record.key,
+                            fallback=Reconciled(record, UNRESOLVED, 0, reason="the ledger failed while reconciling"))
+
+    def _run(self, record: LedgerRecord, creds: Credentials | None) -> Reconciled:
+        domains = record.order.get("domains") or []
+        if not domains:
+            return Reconciled(record, UNRESOLVED, 0, reason="the record names no domain")
+        asked_at = self._clock()
+        try:
+            listing = self.backend.find([str(d) for d in domains], creds)
+        except RelayError as err:
+            log.emit("reconcile.skipped", logging.WARNING, key=record.key, reason=err.code)
+            return Reconciled(record, UNRESOLVED, 0, reason=f"ListUserCertificateOrder failed ({err.code})")
+        found = self.candidates(record, listing.orders)
+        contested = [item for item in found if self._contested(record, item)]
+        if contested:
+            log.emit("reconcile.unresolved", logging.WARNING, key=record.key, candidates=len(found),
+                     domains=list(domains), reason="another key's paid call for the same names may have placed it")
+            return Reconciled(record, UNRESOLVED, len(found), reason="another key may own the order")
+        cancelled = self._cancel_extras(record, found, creds) if len(found) > 1 and self.cancel_duplicates else ()
+        if cancelled and len(cancelled) == len(found) - 1:
+            found = found[:1]
+        if len(found) == 1:
+            return self._adopt(record, found[0], cancelled)
+        if not found:
+            # From the latest moment the call could have reached CAS, not from the attempt mark: the pacer's
+            # wait and the retries can send the last try seconds after the mark.
+            settled_for = asked_at - (record.call_ended_at or record.attempted_at or record.created_at)
+            if listing.complete and settled_for >= self.list_lag_seconds and not self.maybe_ours(record,
+                                                                                              listing.orders):
+                log.emit("reconcile.absent", key=record.key, domains=list(domains), waited_s=round(settled_for, 1))
+                return Reconciled(record, ABSENT, 0, cancelled)
+            reason = ("the listing is too early to prove anything" if settled_for < self.list_lag_seconds
+                      else "the listing was truncated" if not listing.complete
+                      else "an order that may be ours is listed in another shape")
+        else:
+            reason = f"{len(found)} orders match"
+        log.emit("reconcile.unresolved", logging.WARNING, key=record.key, candidates=len(found),
+                 domains=list(domains), reason=reason)
+        return Reconciled(record, UNRESOLVED, len(found), cancelled, reason)
+
+    def _cancel_extras(self, record: LedgerRecord, found: list[ListedOrder], creds: Credentials | None
+                       ) -> tuple[int, ...]:
+        cancelled: list[int] = []
+        for dup in found[1:]:
+            try:
+                self.backend.cancel(dup.order_id, creds)
+                cancelled.append(dup.order_id)
+            except RelayError as err:
+                log.emit("reconcile.cancel_failed", logging.ERROR, key=record.key, order_id=str(dup.order_id),
+                         reason=err.code)
+        return tuple(cancelled)
+
+    def _adopt(self, record: LedgerRecord, found: ListedOrder, cancelled: tuple[int, ...]) -> Reconciled:
+        adopted = self.ledger.ordered(record, found.order_id, record.cas_request_id or "",
+                                      note="adopted by reconciliation")
+        log.emit("reconcile.adopted", key=record.key, order_id=str(found.order_id), cancelled=list(cancelled) or None)
+        verdict = ADOPTED if adopted.order_id is not None else UNRESOLVED
+        return Reconciled(adopted, verdict, 1, cancelled)

@@ -1,0 +1,301 @@
+"""Ledger rules pinned where the mutation run found ``casrelay.ledger`` (the transitions, the record, the
+stores) free to change unnoticed. Most run on every store, because a record that only the memory store
+accepts (a ``None`` where a flag belongs) would read back as damaged from SQLite or Redis. Fields such as
+``note`` and ``claim_token`` are asserted because ``ledger_admin list --json`` shows the whole record to the
+operator."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from casrelay.ledger import CLAIMED, DELIVERED, FAILED, ORDERED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord, open_store
+from casrelay.ledger.exceptions import RecordUnreadable
+from casrelay.ledger.persistence.base import LedgerStore
+from tests.flow_support import Clock
+
+SUMMARY = {"domains": ["a.example.com"], "product": "symantec-free-1-free", "validate": "DNS"}
+SOURCE = {"trigger": "http", "message_id": "m"}
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request, tmp_path) -> Iterator[LedgerStore]:
+    if request.param == "memory":
+        s = open_store("memory://")
+    elif request.param == "sqlite":
+        s = open_store(f"sqlite://{tmp_path}/ledger.sqlite3")
+    else:
+        s = open_store(request.getfixturevalue("redis_url"))
+    yield s
+    s.close()
+
+
+@pytest.fixture()
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture()
+def ledger(store, clock) -> Ledger:
+    return Ledger(store, LedgerConfig(retention_seconds=3600), clock=clock)
+
+
+def _attempted(ledger: Ledger, key: str = "auto:k", seconds: float = 60) -> LedgerRecord:
+    claim = ledger.claim(key, "h-" + key, SUMMARY, SOURCE, seconds)
+    assert claim.owned
+    return ledger.attempting(claim.record)
+
+
+def _read(ledger: Ledger, key: str = "auto:k") -> LedgerRecord:
+    record = ledger.get(key)
+    assert record is not None
+    return record
+
+
+# --- boundaries of time ------------------------------------------------------------------------------
+
+def test_a_claim_has_lapsed_at_the_very_instant_it_expires(ledger, clock):
+    record = _attempted(ledger, seconds=10)
+    assert not record.claim_lapsed(clock.now + 9.999)
+    assert record.claim_lapsed(record.claim_expires_at)
+
+
+def test_a_record_has_expired_at_the_very_instant_its_retention_ends():
+    record = LedgerRecord(key="k", payload_hash="h", state=FAILED, expires_at=100.0)
+    assert not record.expired(99.999) and record.expired(100.0)
+
+
+# --- a claim that lapsed after the paid call left -----------------------------------------------------
+
+def test_a_claim_that_lapsed_after_the_call_left_reads_back_as_unknown_from_every_store(ledger, clock):
+    _attempted(ledger, seconds=10)
+    clock.now += 11
+    claim = ledger.claim("auto:k", "h-auto:k", SUMMARY, SOURCE, 60)
+    assert not claim.owned
+    record = _read(ledger)
+    assert record.state == UNKNOWN and record.settled is False and record.deliveries == {}
+    assert record.claim_token is None and record.claim_expires_at is None
+    assert "lapsed" in (record.note or "")
+
+
+def test_a_claim_turned_unknown_by_an_arrival_counts_as_just_written_for_the_sweep(ledger, clock):
+    """The sweep leaves records alone until their last write is SWEEP_MIN_AGE_SECONDS old."""
+    _attempted(ledger, seconds=10)
+    clock.now += 500
+    ledger.claim("auto:k", "h-auto:k", SUMMARY, SOURCE, 60)
+    assert _read(ledger).updated_at == clock.now
+    assert ledger.open_records(60, 10)[0] == []
+
+
+def test_the_sweep_s_lapse_reads_back_from_every_store(ledger, clock):
+    record = _attempted(ledger, seconds=10)
+    clock.now += 11
+    ledger.lapse(record)
+    lapsed = _read(ledger)
+    assert lapsed.state == UNKNOWN and lapsed.settled is False and "lapsed" in (lapsed.note or "")
+
+
+# --- refusals, unknown outcomes, parking ----------------------------------------------------------
+
+def test_a_refusal_reads_back_from_every_store_with_its_error_and_note(ledger):
+    record = ledger.failed(_attempted(ledger), {"Code": "NotRemainCount", "Message": "none left"}, note="why")
+    back = _read(ledger)
+    assert back == record
+    assert back.state == FAILED and back.settled is False and back.error == {"Code": "NotRemainCount",
+                                                                              "Message": "none left"}
+    assert back.note == "why" and back.claim_token is None and back.claim_expires_at is None
+    assert back.open  # its message still has to reach the sinks
+
+
+def test_an_unknown_outcome_keeps_the_error_and_the_note_that_made_it_unknown(ledger):
+    error = {"Code": "CasOutcomeUnknown", "Message": "read timeout", "RequestId": "REQ-7", "Status": 504}
+    ledger.unknown(_attempted(ledger), error, note="the call timed out")
+    back = _read(ledger)
+    assert back.state == UNKNOWN and back.error == error and back.note == "the call timed out"
+    assert back.claim_token is None and back.claim_expires_at is None and back.expires_at is None
+
+
+def test_a_parked_record_reads_back_unsettled_so_its_message_is_still_owed(ledger):
+    unknown = ledger.unknown(_attempted(ledger), {"Code": "CasOutcomeUnknown"}, note="x")
+    parked = ledger.park(unknown)
+    back = _read(ledger)
+    assert back == parked and back.parked_at is not None
+    assert back.settled is False and back.open
+
+
+def test_a_refusal_after_a_parked_unknown_is_owed_to_every_sink_again(ledger):
+    unknown = ledger.unknown(_attempted(ledger), {"Code": "CasOutcomeUnknown"}, note="x")
+    parked = ledger.delivered(ledger.park(unknown), ["file"], ["file"])
+    assert parked.settled and parked.deliveries
+    refused = ledger.failed(parked, {"Code": "CasNotOrdered"}, note="none placed")
+    assert refused.deliveries == {} and refused.settled is False and refused.parked_at is None
+    assert _read(ledger).open
+
+
+# --- the operator -------------------------------------------------------------------------------------
+
+def test_an_order_adopted_by_the_operator_keeps_the_operator_s_note_and_invents_no_request_id(ledger):
+    unknown = ledger.unknown(_attempted(ledger), {"Code": "CasOutcomeUnknown"}, note="x")
+    adopted = ledger.resolve(unknown.key, 4242, note="checked in the console")
+    assert adopted is not None and adopted.order_id == 4242 and adopted.state == ORDERED
+    assert adopted.note == "checked in the console"
+    assert adopted.cas_request_id in ("", None)
+    assert ledger.owner_of(4242) == unknown.key
+
+
+def test_the_operator_list_shows_orders_undelivered_from_exactly_the_threshold_and_never_settled_ones(ledger,
+                                                                                                         clock):
+    ordered = ledger.ordered(_attempted(ledger, "auto:o"), 1, "R")
+    done = ledger.ordered(_attempted(ledger, "auto:d"), 2, "R")
+    done = ledger.delivered(done, ["file"], ["file"])
+    assert done.state == DELIVERED
+    assert ledger.needs_person(undelivered_after=900) == []
+    clock.now = ordered.updated_at + 900
+    assert [r.key for r in ledger.needs_person(undelivered_after=900)] == ["auto:o"]
+    clock.now = ordered.updated_at + 899.5
+    assert ledger.needs_person(undelivered_after=900) == []
+    clock.now += 10_000
+    assert [r.key for r in ledger.needs_person()] == []  # without the threshold, pending orders wait
+
+
+def test_the_operator_list_shows_lapsed_claims_but_not_live_ones(ledger, clock):
+    _attempted(ledger, "auto:c", seconds=10)
+    assert ledger.needs_person() == []
+    clock.now += 10
+    assert [r.state for r in ledger.needs_person()] == [CLAIMED]
+
+
+# --- the stores ---------------------------------------------------------------------------------------
+
+def test_a_sqlite_store_can_be_used_again_after_it_was_closed(tmp_path):
+    store = open_store(f"sqlite://{tmp_path}/ledger.sqlite3")
+    assert store.create(LedgerRecord(key="k", payload_hash="h", state=CLAIMED))
+    store.close()
+    assert store.get("k") is not None
+    store.close()
+    store.close()  # closing twice is harmless
+
+
+def test_closing_a_sqlite_store_checkpoints_its_write_ahead_log(tmp_path):
+    """The last connection to close folds the WAL into the database file and removes it."""
+    path = Path(tmp_path) / "ledger.sqlite3"
+    store = open_store(f"sqlite://{path}")
+    assert store.create(LedgerRecord(key="k", payload_hash="h", state=CLAIMED))
+    assert Path(f"{path}-wal").exists()
+    store.close()
+    assert not Path(f"{path}-wal").exists()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM ledger").fetchone() == (1,)
+
+
+def test_a_damaged_row_is_reported_under_its_own_key_by_every_store(store):
+    store.create(LedgerRecord(key="k", payload_hash="h", state=CLAIMED))
+    if hasattr(store, "_client"):
+        store._client.hset("casrelay:ledger:k", "d", b"{not json")
+    elif hasattr(store, "path"):
+        with sqlite3.connect(store.path) as db:
+            db.execute("UPDATE ledger SET data = '{not json' WHERE key = 'k'")
+    else:
+        pytest.skip("the memory store keeps objects, not text")
+    with pytest.raises(RecordUnreadable) as caught:
+        store.get("k")
+    assert caught.value.key == "k"
+    assert [r.key for r in store.scan()] == []  # the operator's scan skips what it cannot read
+
+
+def test_every_store_scan_keeps_going_past_a_damaged_row(store):
+    for key in ("a", "b", "c"):
+        store.create(LedgerRecord(key=key, payload_hash="h", state=UNKNOWN))
+    if hasattr(store, "_client"):
+        store._client.hset("casrelay:ledger:a", "d", b"{not json")
+    elif hasattr(store, "path"):
+        with sqlite3.connect(store.path) as db:
+            db.execute("UPDATE ledger SET data = '{not json' WHERE key = 'a'")
+    else:
+        pytest.skip("the memory store keeps objects, not text")
+    assert [r.key for r in store.scan()] == ["b", "c"]
+    assert [r.key for r in store.scan([UNKNOWN])] == ["b", "c"]
+
+
+def _many_with_damaged(store, damaged_store_write) -> None:
+    for i in range(20):
+        store.create(LedgerRecord(key=f"k{i:02d}", payload_hash="h", state=UNKNOWN))
+    for i in range(0, 20, 2):
+        damaged_store_write(f"k{i:02d}")
+
+
+def test_every_scan_returns_all_readable_rows_whatever_order_the_damaged_ones_come_in(store):
+    if hasattr(store, "_client"):
+        def damage(key: str) -> None:
+            store._client.hset(f"casrelay:ledger:{key}", "d", b"{not json")
+    elif hasattr(store, "path"):
+        def damage(key: str) -> None:
+            with sqlite3.connect(store.path) as db:
+                db.execute("UPDATE ledger SET data = '{not json' WHERE key = ?", (key,))
+    else:
+        pytest.skip("the memory store keeps objects, not text")
+    _many_with_damaged(store, damage)
+    assert [r.key for r in store.scan()] == [f"k{i:02d}" for i in range(1, 20, 2)]
+
+
+def test_the_sweep_s_work_list_holds_open_records_old_enough_and_nothing_else(store):
+    store.create(LedgerRecord(key="old-open", payload_hash="h", state=UNKNOWN, updated_at=10.0))
+    store.create(LedgerRecord(key="new-open", payload_hash="h", state=UNKNOWN, updated_at=30.0))
+    store.create(LedgerRecord(key="old-done", payload_hash="h", state=DELIVERED, order_id=5, settled=True,
+                              updated_at=10.0))
+    records, damaged = store.scan_open(20.0, 10)
+    assert [r.key for r in records] == ["old-open"] and damaged == []
+    assert [r.key for r in store.scan_open(30.0, 10)[0]] == ["old-open", "new-open"]
+    assert [r.key for r in store.scan_open(30.0, 1)[0]] == ["old-open"]
+
+
+def test_the_purge_removes_only_settled_records_whose_retention_ended_and_frees_their_order_id(store):
+    if hasattr(store, "_client"):
+        assert store.purge_expired(1e12, 100) == 0  # Redis expires records itself; nothing to purge or count
+        return
+    store.create(LedgerRecord(key="gone", payload_hash="h", state=DELIVERED, order_id=7, settled=True,
+                              expires_at=100.0))
+    store.create(LedgerRecord(key="kept", payload_hash="h", state=DELIVERED, order_id=8, settled=True,
+                              expires_at=500.0))
+    store.create(LedgerRecord(key="open", payload_hash="h", state=ORDERED, order_id=9, expires_at=100.0))
+    assert store.purge_expired(200.0, 100) == 1
+    assert store.get("gone") is None and store.find_by_order_id(7) is None
+    assert store.get("kept") is not None and store.find_by_order_id(8) == "kept"
+    assert store.get("open") is not None
+
+
+def test_redis_forgets_a_record_when_its_retention_ends(redis_url):
+    import time
+
+    store = open_store(redis_url)
+    store.create(LedgerRecord(key="short", payload_hash="h", state=DELIVERED, order_id=11, settled=True,
+                              expires_at=time.time() + 0.3))
+    store.create(LedgerRecord(key="kept", payload_hash="h", state=UNKNOWN))
+    assert store.get("short") is not None
+    time.sleep(0.6)
+    assert store.get("short") is None and store.find_by_order_id(11) is None
+    assert store.get("kept") is not None
+    store.close()
+
+
+def test_redis_drops_records_it_expired_from_the_work_list_and_still_returns_the_others(redis_url):
+    store = open_store(redis_url)
+    for key, when in (("a", 1.0), ("b", 2.0), ("c", 3.0)):
+        store.create(LedgerRecord(key=key, payload_hash="h", state=UNKNOWN, updated_at=when))
+    store._client.delete("casrelay:ledger:a", "casrelay:ledger:b")  # what Redis does when they expire
+    records, damaged = store.scan_open(10.0, 10)
+    assert [r.key for r in records] == ["c"] and damaged == []
+    assert store._client.zrange("casrelay:open", 0, -1) == [b"c"]
+    store.close()
+
+
+def test_a_sweep_lease_ending_at_this_very_instant_no_longer_keeps_another_sweep_off(ledger, clock):
+    record = _attempted(ledger)
+    taken = ledger.take_for_sweep(record, 30)
+    assert taken is not None and taken.swept_until == clock.now + 30
+    assert ledger.take_for_sweep(_read(ledger), 30) is None
+    clock.now += 30
+    assert ledger.take_for_sweep(_read(ledger), 30) is not None
