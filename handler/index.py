@@ -50,6 +50,9 @@ _init_lock = threading.Lock()
 #: first. When building the relay fails in a way no check foresaw, the 503 names the variables of
 #: the part that failed (never the exception's text, which may hold a secret or a URL's password).
 #: tests/functional/test_bad_configuration.py checks that together they name every variable the code reads.
+_CAS_VARIABLES = (
+    "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
+    "CAS_MAX_QPS", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN")
 COMPONENT_VARIABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("ledger/persistence/", "the idempotency store", ("IDEMPOTENCY_STORE",)),
     ("ledger/", "the order ledger", (
@@ -61,14 +64,8 @@ COMPONENT_VARIABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "ORDER_SINKS", "CALLBACK_SECRET", "CALLBACK_ALLOW_HOSTS", "CALLBACK_TIMEOUT_MS", "CALLBACK_MAX_ATTEMPTS",
         "MNS_ENDPOINT", "SQS_REGION", "AWS_REGION", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
         "ALIBABA_CLOUD_SECURITY_TOKEN")),
-    ("ordering/", "the CAS client", (
-        "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
-        "CAS_MAX_QPS", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN")),
-    ("cas/", "the CAS client", (
-        "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
-        "CAS_MAX_QPS", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-        "ALIBABA_CLOUD_SECURITY_TOKEN")),
+    ("ordering/", "the CAS client", _CAS_VARIABLES),
+    ("cas/", "the CAS client", _CAS_VARIABLES),
     ("auth.py", "webhook authentication", ("WEBHOOK_AUTH", "WEBHOOK_SECRETS")),
     ("", "the settings", (
         "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",

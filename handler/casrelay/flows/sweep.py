@@ -34,8 +34,7 @@ from ..cas.credentials import Credentials
 from ..cas.credentials import resolve as resolve_credentials
 from ..errors import not_ordered
 from ..errors.values import to_value
-from ..ledger import CLAIMED, FAILED, ORDERED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord
-from ..ledger.exceptions import LedgerError
+from ..ledger import CLAIMED, FAILED, ORDERED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord, guard
 from .delivery import Delivery
 from .reconcile import ABSENT, Reconciler
 
@@ -81,11 +80,8 @@ class Sweeper:
         creds = resolve_credentials(context)
         counts: Counter[str] = Counter()
         stopped_early = False
-        error = None
-        try:
-            records, damaged = self.ledger.open_records(self.config.sweep_min_age_seconds, SWEEP_BATCH)
-        except LedgerError as exc:
-            records, damaged, error = [], [], type(exc).__name__
+        opened, error = guard.observe(lambda: self.ledger.open_records(self.config.sweep_min_age_seconds, SWEEP_BATCH))
+        records, damaged = opened or ([], [])
         for key in damaged:
             log.emit("ledger.damaged", logging.ERROR, key=key)
         counts["damaged"] = len(damaged)
@@ -93,21 +89,15 @@ class Sweeper:
             if self._monotonic() >= deadline:
                 stopped_early = True
                 break
-            try:
-                counts[self.sweep_one(record, creds, lease_seconds=max(1.0, deadline - self._monotonic()))] += 1
-            except LedgerError as exc:
-                counts["ledger_error"] += 1
-                log.emit("sweep.ledger_failed", logging.WARNING, key=record.key, reason=type(exc).__name__)
-            except Exception as exc:  # a bug on one record must not stop the others (or the purge)
-                counts["error"] += 1
-                log.emit("internal.error", logging.ERROR, key=record.key, where=type(exc).__name__)
+            counts[self._sweep_counted(record, creds, lease_seconds=max(1.0, deadline - self._monotonic()))] += 1
         remaining = -1
         if error is None and self._monotonic() < deadline + self._reserve() / 2:
-            try:
-                counts["purged"] = self.ledger.purge_expired(PURGE_BATCH)
-                remaining = len(self.ledger.open_records(self.config.sweep_min_age_seconds, SWEEP_BATCH)[0])
-            except LedgerError as exc:
-                error = type(exc).__name__
+            purged, error = guard.observe(lambda: self.ledger.purge_expired(PURGE_BATCH))
+            if purged is not None:
+                counts["purged"] = purged
+                left, error = guard.observe(lambda: self.ledger.open_records(self.config.sweep_min_age_seconds,
+                                                                              SWEEP_BATCH)[0])
+                remaining = -1 if left is None else len(left)
         summary: dict[str, Any] = {
             "Trigger": trigger,
             "Seen": len(records),
@@ -122,6 +112,18 @@ class Sweeper:
                  counts=summary["Counts"], remaining=remaining, stopped_early=stopped_early, error=error,
                  latency_ms=round((self._monotonic() - started) * 1000, 1))
         return summary
+
+    def _sweep_counted(self, record: LedgerRecord, creds: Credentials | None, lease_seconds: float) -> str:
+        """``sweep_one``, with a store failure or a bug on one record counted instead of stopping the others."""
+        try:
+            outcome, failed = guard.observe(lambda: self.sweep_one(record, creds, lease_seconds))
+        except Exception as exc:
+            log.emit("internal.error", logging.ERROR, key=record.key, where=type(exc).__name__)
+            return "error"
+        if failed is not None:
+            log.emit("sweep.ledger_failed", logging.WARNING, key=record.key, reason=failed)
+            return "ledger_error"
+        return outcome or "error"
 
     def sweep_one(self, record: LedgerRecord, creds: Credentials | None, lease_seconds: float = 60.0) -> str:
         """Finish one open record as far as possible; return what happened (a summary count's name)."""

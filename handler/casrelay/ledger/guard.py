@@ -8,7 +8,9 @@ that failure means depends only on where in an order's life it happens, and ther
 - after CAS answered (``settle``): CAS's answer is the truth and must not be lost, so the flow
   carries on with what it had (the OrderId still goes to the sinks, the caller and the log) and
   the record is finished by the sweep;
-- bookkeeping (``attempt``): a lease given back, a delivery noted; failing only costs a repeat.
+- bookkeeping (``attempt``): a lease given back, a delivery noted; failing only costs a repeat;
+- work that reports instead of answering (``observe``): the sweep counts a failure and says in its
+  summary that the ledger is unavailable, and the next tick tries again.
 
 Every flow writes records through ``Ledger`` and wraps each write in one of these, so a store
 failure is never a 500 and each one is logged the same way (by the exception's type: its text may
@@ -55,3 +57,11 @@ def attempt(write: Callable[[], object], key: str, event: str) -> bool:
         log.emit(event, logging.WARNING, key=key, reason=type(exc).__name__)
         return False
     return True
+
+
+def observe(call: Callable[[], T]) -> tuple[T | None, str | None]:
+    """A ledger call whose failure is reported, not raised: ``(value, None)``, or ``(None, the failure's type)``."""
+    try:
+        return call(), None
+    except LedgerError as exc:
+        return None, type(exc).__name__
