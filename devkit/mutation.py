@@ -307,6 +307,8 @@ def baseline_failures(workdir: Path, tests: Sequence[str], env: dict[str, str], 
 class ModuleResult:
     statuses: Counter[str] = field(default_factory=Counter)
     survivors: list[str] = field(default_factory=list)
+    #: Survivors that ``devkit/mutation_explained.py`` accepts, with a reason each.
+    explained: int = 0
 
     @property
     def total(self) -> int:
@@ -343,6 +345,25 @@ def collect_results(workdir: Path, env: dict[str, str], modules: Sequence[str]) 
     return results
 
 
+def triage(workdir: Path, env: dict[str, str], results: dict[str, ModuleResult]) -> tuple[list[str], list[str]]:
+    """Each survivor's diff, split into those nobody has explained yet and those ``mutation_explained`` does
+    (each of these with its reason); ``ModuleResult.explained`` counts the latter per module."""
+    from .mutation_explained import EXPLAINED, explain
+
+    unexplained: list[str] = []
+    explained: list[str] = []
+    for module, result in results.items():
+        for key in result.survivors:
+            diff = mutmut(workdir, env, "show", key).stdout.rstrip()
+            entry = explain(module, key, diff, EXPLAINED)
+            if entry is None:
+                unexplained.append(diff + "\n")
+            else:
+                result.explained += 1
+                explained.append(f"{key}: {entry.reason}")
+    return unexplained, explained
+
+
 TYPECHECK = "caught by type check"
 COLUMNS = ("killed", "survived", "timeout", TYPECHECK, "no tests")
 
@@ -355,28 +376,34 @@ def score(statuses: Counter[str]) -> float:
     return 100.0 * caught / tested if tested else 0.0
 
 
-def _row(name: str, statuses: Counter[str]) -> str:
+def _row(name: str, statuses: Counter[str], explained: int) -> str:
     total = sum(statuses.values())
     other = total - sum(statuses[c] for c in COLUMNS)
     cells = " ".join(f"{statuses[c]:>9}" for c in COLUMNS)
-    return f"{name:30} {total:>8} {cells} {other:>6} {score(statuses):>6.1f}%"
+    tested = total - statuses["skipped"]
+    unexplained = statuses["survived"] - explained
+    covered = 100.0 * (tested - unexplained - statuses["no tests"]) / tested if tested else 0.0
+    return f"{name:30} {total:>8} {cells} {other:>6} {explained:>9} {score(statuses):>6.1f}% {covered:>6.1f}%"
 
 
 def print_table(results: dict[str, ModuleResult]) -> float:
     head = (f"{'module':30} {'mutants':>8} " + " ".join(f"{c if c != TYPECHECK else 'typecheck':>9}" for c in COLUMNS)
-            + f" {'other':>6} {'score':>7}")
+            + f" {'other':>6} {'explained':>9} {'score':>7} {'+expl.':>7}")
     print(head)
     print("-" * len(head))
     grand: Counter[str] = Counter()
+    explained = 0
     for module, result in results.items():
-        print(_row(module, result.statuses))
+        print(_row(module, result.statuses, result.explained))
         grand.update(result.statuses)
+        explained += result.explained
     print("-" * len(head))
-    print(_row("all", grand))
+    print(_row("all", grand, explained))
     for status in sorted(set(grand) - set(COLUMNS)):
         print(f"  other: {grand[status]} {status}")
     result_score = score(grand)
-    print(f"score: {result_score:.1f}% = (killed + timeout + typecheck) / (mutants - skipped)")
+    print(f"score: {result_score:.1f}% = (killed + timeout + typecheck) / (mutants - skipped); "
+          "+expl.: the same with the explained survivors counted as accounted for")
     return result_score
 
 
@@ -434,18 +461,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"  deselected (failed without any mutant, in mutmut's own clean run): {nodeid}")
                 deselected = [*deselected, *flaky]
             results = collect_results(workdir, env, modules)
+            unexplained, explained = triage(workdir, env, results)
             print()
             result_score = print_table(results)
-            survivors = [key for result in results.values() for key in result.survivors]
-            report: list[str] = []
-            for key in survivors:
-                shown = mutmut(workdir, env, "show", key)
-                report.append(shown.stdout.rstrip() + "\n")
-            if survivors:
-                print(f"\nsurviving mutants ({len(survivors)}):\n")
-                print("\n".join(report))
+            print(f"survivors: {sum(len(r.survivors) for r in results.values())}, explained "
+                  f"{len(explained)} (devkit/mutation_explained.py), unexplained {len(unexplained)}")
+            if unexplained:
+                print(f"\nunexplained surviving mutants ({len(unexplained)}):\n")
+                print("\n".join(unexplained))
             if args.report:
-                args.report.write_text("\n".join(report), encoding="utf-8")
+                args.report.write_text("\n".join([*unexplained, "", "# explained", *explained]), encoding="utf-8")
                 print(f"diffs written to {args.report}")
             if args.fail_under is not None and result_score < args.fail_under:
                 return 1

@@ -92,14 +92,21 @@ def where(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
 
 
-def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
+def _write(event: str, level: int, context: dict[str, Any], fields: dict[str, Any]) -> None:
     record = {"ts": round(time.time(), 3), "level": logging.getLevelName(level), "event": event}
-    record.update(_bound.get())
+    record.update(context)
     record.update({k: v for k, v in fields.items() if v is not None})
     _logger.log(level, jsontext.dumps(record, default=str))
 
 
+def emit(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    _write(event, level, _bound.get(), fields)
+
+
 def metric(name: str, value: float, unit: str = "Count", **dimensions: Any) -> None:
     """One structured metric line (``"event": "metric"``) that an SLS dashboard can aggregate by
-    ``metric`` and chart ``value`` over, grouped by the dimension fields."""
-    emit("metric", metric=name, value=value, unit=unit, **dimensions)
+    ``metric`` and chart ``value`` over, grouped by the dimension fields. Of the bound context it
+    carries only the request id: a key or a message id would be a dimension of one value each."""
+    request_id = _bound.get().get("fc_request_id")
+    _write("metric", logging.INFO, {"fc_request_id": request_id} if request_id else {},
+           {"metric": name, "value": value, "unit": unit, **dimensions})

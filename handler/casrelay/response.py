@@ -39,6 +39,7 @@ from .errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
+from .errors.values import to_value
 
 ROOT = "CreateCertificateForPackageRequestResponse"
 #: What XML 1.0 cannot carry (C0 controls but tab and line ends, lone surrogates, U+FFFE/U+FFFF). Errors
@@ -109,6 +110,11 @@ def error_document(err: RelayError, request_id: str | None) -> dict[str, Any]:
     if err.retry_after is not None:
         doc["RetryAfter"] = err.retry_after
     return doc
+
+
+def stored_error(err: RelayError) -> dict[str, Any]:
+    """The error as a ledger record keeps it: its value, with the HTTP status that answered it."""
+    return to_value(err, status_of(err))
 
 
 def status_document(err: RelayError, request_id: str | None) -> dict[str, Any]:

@@ -51,3 +51,49 @@ def test_the_context_of_one_invocation_does_not_leak_into_the_next(embedded, cap
     placed = [x for x in _lines(capsys.readouterr().out) if x["event"] == "order.placed"]
     assert [(x["fc_request_id"], x["domains"]) for x in placed] == [
         ("1-first", ["a.ctx.example.com"]), ("1-second", ["b.ctx.example.com"])]
+
+
+def test_twin_records_of_one_batch_wait_for_each_other_without_a_failure_line_per_wait(embedded, capsys):
+    from devkit.cas_emulator import ACTION_CREATE
+
+    embedded.emulator.set_latency(300, ACTION_CREATE)  # the first twin holds the key while the others wait
+    twin = json.loads((EVENTS / "kafka-streaming.json").read_text())[0]
+    event = [dict(twin, id=f"twin-{i}") for i in range(3)]
+    call_handler(json.dumps(event).encode(), "1-twins")
+    lines = _lines(capsys.readouterr().out)
+    outcomes = sorted(x["outcome"] for x in lines if x["event"].startswith("order."))
+    assert outcomes == ["duplicate", "duplicate", "placed"]
+    orders = [x for x in lines if x["event"] == "metric" and x["metric"] == "orders"]
+    assert sorted(m["outcome"] for m in orders) == ["duplicate", "duplicate", "placed"]
+
+
+def test_metric_lines_carry_the_request_id_but_no_per_order_context(embedded, capsys):
+    invoke_direct({"Domain": "metric.example.com", "ValidateType": "DNS"})
+    metrics = [x for x in _lines(capsys.readouterr().out) if x["event"] == "metric"]
+    assert metrics and all(m.get("fc_request_id") for m in metrics)
+    assert not any("key" in m or "message_id" in m for m in metrics)
+
+
+def test_a_refused_http_request_is_logged_under_the_request_id_its_answer_carries(embedded, capsys):
+    from devkit.fc_local import http_event
+
+    event = http_event("PUT", "/", {}, {}, b"")
+    answer = call_handler(json.dumps(event).encode(), "1-fc-context")
+    body = json.loads(answer["body"])
+    [line] = [x for x in _lines(capsys.readouterr().out) if x["event"] == "http.rejected"]
+    assert answer["statusCode"] == 405 and line["fc_request_id"] == body["RequestId"] == event["requestContext"][
+        "requestId"]
+
+
+def test_an_order_that_asks_for_xml_gets_its_idempotency_key_refusal_in_xml(embedded, monkeypatch):
+    import index
+
+    monkeypatch.setenv("WEBHOOK_AUTH", "none")
+    index.reset_for_tests()
+    from devkit.fc_local import http_event
+
+    body = json.dumps({"Domain": "xml.example.com", "Format": "XML"}).encode()
+    event = http_event("POST", "/", {}, {"Content-Type": "application/json", "Idempotency-Key": "k" * 300}, body)
+    answer = call_handler(json.dumps(event).encode())
+    assert answer["statusCode"] == 400 and answer["headers"]["Content-Type"].startswith("application/xml")
+    assert "<Error>" in answer["body"]

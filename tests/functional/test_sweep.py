@@ -222,7 +222,10 @@ def test_two_sweeps_at_once_on_redis_never_push_or_reconcile_the_same_record_twi
     from casrelay import config
     from casrelay.app import App
 
-    extra = {"SWEEP_MIN_AGE_SECONDS": "0", "IDEMPOTENCY_STORE": redis_url, "RECONCILE_LIST_LAG_SECONDS": "300"}
+    # A sweep leaves alone what was written within SWEEP_MIN_AGE_SECONDS, which is what keeps a second sweep
+    # that starts after the first one finished a record from taking it again (with 0, how far apart the two
+    # threads start would decide it).
+    extra = {"SWEEP_MIN_AGE_SECONDS": "1", "IDEMPOTENCY_STORE": redis_url, "RECONCILE_LIST_LAG_SECONDS": "300"}
     with embedded_default(extra_env=extra) as emb:
         emb.emulator.set_latency(20, ACTION_LIST_ORDERS)
         client = HttpClient(emb)
@@ -231,6 +234,7 @@ def test_two_sweeps_at_once_on_redis_never_push_or_reconcile_the_same_record_twi
             emb.emulator.drop_before_commit(ACTION_CREATE)
             assert client.request({"Domain": f"two{i}.example.com"})["statusCode"] == 504
         emb.emulator.clear_faults()
+        time.sleep(1.1)  # every record is now old enough to sweep
         before = len(emb.emulator.requests(ACTION_LIST_ORDERS))
         relays = [App(config.load()) for _ in range(2)]  # two instances, one Redis
         barrier = threading.Barrier(2)

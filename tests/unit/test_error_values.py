@@ -46,8 +46,8 @@ STORED = [
 def test_a_stored_error_comes_back_as_the_same_class_with_the_same_fields(err: RelayError) -> None:
     back = from_value(to_value(err))
     assert type(back) is type(err)
-    assert (back.code, back.message, back.errors, back.retry_after, back.cas_request_id, back.cas_code) == (
-        err.code, err.message, err.errors, err.retry_after, err.cas_request_id, err.cas_code)
+    assert (back.code, back.message, back.errors, back.retry_after, back.cas_code) == (
+        err.code, err.message, err.errors, err.retry_after, err.cas_code)
     assert back.transient == err.transient
     assert status_of(back) == status_of(err) and headers_of(back) == headers_of(err)
 
@@ -63,10 +63,19 @@ def test_a_record_stored_before_kinds_were_stored_replays_as_it_was_answered_the
     assert type(back) is kind and status_of(back) == status and back.code == legacy["Code"]
 
 
-def test_a_stored_value_names_no_http_status_and_carries_what_a_failure_message_needs() -> None:
+def test_a_stored_value_carries_what_a_failure_message_needs_and_the_status_older_instances_replay() -> None:
     value = to_value(STORED[0])
     assert "Status" not in value and value["Kind"] == "CasRefused"
     assert {"Code", "Message", "Errors"} <= value.keys()
+    from casrelay.response import stored_error
+
+    assert stored_error(precheck_no_package("p"))["Status"] == 402  # an older release replays it as 402
+    assert from_value(stored_error(precheck_no_package("p"))).code == "NotRemainCount"
+
+
+def test_a_replayed_refusal_is_a_new_answer_and_does_not_repeat_the_first_attempts_request_id() -> None:
+    stored = to_value(STORED[0])
+    assert stored["RequestId"] == "REQ-1" and from_value(stored).cas_request_id is None
 
 
 def test_an_unknown_stored_kind_is_answered_as_a_refusal_which_orders_nothing() -> None:
@@ -99,3 +108,11 @@ def test_every_error_kind_is_a_relay_error_grouped_by_who_caused_it() -> None:
     assert {m.__name__.rsplit(".", 1)[1] for m in (caller, cas, deployment, ledger, sink)} == {
         "caller", "cas", "deployment", "ledger", "sink"}
     assert isinstance(internal_error(), InternalError)
+
+
+def test_a_log_line_names_known_fields_and_hides_names_the_client_made_up() -> None:
+    from casrelay.flows.place import loggable_fields
+
+    err = invalid_order([FieldError("Domain", "c", "m"), FieldError("Tags.1.Key", "c", "m"),
+                         FieldError("tom.zhang@example.com", "Unknown", "m")])
+    assert loggable_fields(err) == ["Domain", "Tags.1.Key", "(other)"]

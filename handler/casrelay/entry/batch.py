@@ -84,9 +84,9 @@ class BatchEntry:
                 return RecordOutcome(index, record.trigger, record.message_id, "invalid" if not err.transient
                                      else "transient", Code=err.code, Message=err.message)
             return RecordOutcome(index, record.trigger, record.message_id, "dry-run")
-        for _ in range(IN_PROGRESS_ATTEMPTS):
+        for attempt in range(1, IN_PROGRESS_ATTEMPTS + 1):
             try:
-                done = self.place.place(record, context)
+                done = self.place.place(record, context, will_retry_in_progress=attempt < IN_PROGRESS_ATTEMPTS)
             except OrderInProgress:
                 time.sleep(IN_PROGRESS_WAIT_SECONDS)
                 continue

@@ -26,16 +26,14 @@ from ..errors import (
 from ..flows.delivery import Delivered
 from ..flows.dry_run import ROOT as DRY_RUN_ROOT
 from ..flows.dry_run import DryRun
-from ..flows.place import PlaceOnce
+from ..flows.place import PlaceOnce, loggable_fields
 from ..records import OrderRecord
 from ..response import headers_of, http_error, http_response, status_of, wants_xml
 from ..triggers.http import HttpRequest, params_from_http
-from ..validation.base import KNOWN_PARAMETERS, check_idempotency_header
+from ..validation.base import check_idempotency_header
 
 ORDER_PATHS = ("/", "")
 HEALTH_PATH = "/health"
-#: Input names a log line may carry as they are; any other name is the client's text (an e-mail, say).
-_NAMED_INPUTS = KNOWN_PARAMETERS | {"Idempotency-Key"}
 #: Refusals worth a log line of their own (the order flow logs the order's own failures).
 _LOGGED_STATUSES = (401, 404, 405, 413, 415, 503)
 
@@ -49,13 +47,15 @@ class HttpEntry:
 
     def handle(self, req: HttpRequest, context: Any) -> dict[str, Any]:
         xml = wants_xml(req.query, req.header("accept"))
-        try:
-            routed = _route(req)
-            if routed is not None:
-                return routed
-            return self._order(req, context)
-        except Exception as exc:
-            return _failed(req, context, exc, xml)
+        # The HTTP event's own request id is the one the answer's RequestId carries, so the log says the same.
+        with log.bound(fc_request_id=req.request_id or getattr(context, "request_id", None)):
+            try:
+                routed = _route(req)
+                if routed is not None:
+                    return routed
+                return self._order(req, context)
+            except Exception as exc:
+                return _failed(req, context, exc, xml)
 
     def _order(self, req: HttpRequest, context: Any) -> dict[str, Any]:
         if len(req.body) > self.settings.max_body_bytes:
@@ -65,9 +65,9 @@ class HttpEntry:
         # header may only repeat the signed body (README, "Inbound authentication").
         params = params_from_http(req, signed_body_only=self.settings.webhook_auth_required)
         xml = wants_xml(params, req.header("accept"))
-        key = check_idempotency_header(req.header("idempotency-key"))
-        record = OrderRecord(params=params, trigger="http", message_id=message_id, idempotency_key=key)
         try:
+            key = check_idempotency_header(req.header("idempotency-key"))
+            record = OrderRecord(params=params, trigger="http", message_id=message_id, idempotency_key=key)
             if self.dry_run.wanted(record):
                 return http_response(200, self.dry_run.preview(record, context), xml, root=DRY_RUN_ROOT)
             return _placed(self.place.place(record, context), xml)
@@ -120,7 +120,7 @@ def _placed(done: Delivered, xml: bool) -> dict[str, Any]:
 def _log_rejected(req: HttpRequest, err: RelayError) -> None:
     if isinstance(err, UnsignedInput):  # a possible replay: say which inputs, by known name only
         log.emit("http.rejected", logging.WARNING, status=status_of(err), code=err.code,
-                 fields=sorted({e.field if e.field in _NAMED_INPUTS else "(other)" for e in err.errors}))
+                 fields=sorted(set(loggable_fields(err))))
     elif status_of(err) in _LOGGED_STATUSES and not isinstance(err, CasUnavailable):
         log.emit("http.rejected", logging.WARNING, status=status_of(err), code=err.code, path=req.path[:80],
                  method=req.method[:10])

@@ -44,9 +44,6 @@ class RelayError(Exception):
     def __str__(self) -> str:
         return f"{self.code}: {self.message}"
 
-    def __hash__(self) -> int:  # exceptions are compared by identity, as they were before dataclasses
-        return id(self)
-
 
 class InternalError(RelayError):
     """A bug in casrelay itself: the caller learns nothing about it, and only the log says where."""

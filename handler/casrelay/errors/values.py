@@ -27,8 +27,11 @@ STORED_KINDS: dict[str, type[RelayError]] = {
 _TRANSIENT_KINDS = frozenset({"NotOrdered", "CasFailed"})
 
 
-def to_value(err: RelayError) -> dict[str, Any]:
-    """The stored form; ``Code``, ``Message`` and ``Errors`` are also what a failure message carries."""
+def to_value(err: RelayError, status: int | None = None) -> dict[str, Any]:
+    """The stored form; ``Code``, ``Message`` and ``Errors`` are also what a failure message carries.
+
+    ``status`` (the HTTP status the answer had) is stored as well, for instances of an older release that
+    may read the same ledger during a canary or a rollback: they replay a refusal by its ``Status``."""
     value: dict[str, Any] = {"Kind": type(err).__name__, "Code": err.code, "Message": err.message}
     if err.errors:
         value["Errors"] = [e.as_dict() for e in err.errors]
@@ -38,6 +41,8 @@ def to_value(err: RelayError) -> dict[str, Any]:
         value["RequestId"] = err.cas_request_id
     if err.cas_code:
         value["CasCode"] = err.cas_code
+    if status is not None:
+        value["Status"] = status
     return value
 
 
@@ -57,13 +62,12 @@ def from_value(value: Mapping[str, Any]) -> RelayError:
     kind = value.get("Kind") if "Kind" in value else _legacy_kind(value)
     cls = STORED_KINDS.get(str(kind), CasRefused)
     retry_after = value.get("RetryAfter")
-    request_id = value.get("RequestId")
     cas_code = value.get("CasCode")
     return cls(
         str(value.get("Code", "CasRefused")), str(value.get("Message", "CAS refused this order earlier")),
         _field_errors(value.get("Errors")),
         retry_after=retry_after if isinstance(retry_after, int) and not isinstance(retry_after, bool) else None,
         transient=cls.__name__ in _TRANSIENT_KINDS,
-        cas_request_id=request_id if isinstance(request_id, str) else None,
+        # The stored RequestId is CAS's id of the first attempt; a replay is a new answer, under its own id.
         cas_code=cas_code if isinstance(cas_code, str) else None,
     )

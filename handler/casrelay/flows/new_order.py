@@ -28,13 +28,12 @@ from ..errors import (
     cas_outcome_unknown,
     precheck_no_package,
 )
-from ..errors.values import to_value
 from ..ledger import ORDERED, Ledger, LedgerConfig, LedgerRecord, guard
 from ..ledger.key import key_tags
 from ..order import Order
 from ..ordering import OrderingBackend, PlacedOrder
 from ..push import message as downstream
-from ..response import success_document
+from ..response import stored_error, success_document
 from .delivery import Delivered, Delivery
 from .reconcile import ABSENT, Reconciler
 from .retry import PaidCall
@@ -125,7 +124,7 @@ class NewOrder:
         guard.attempt(lambda: self.ledger.release(record), record.key, event="ledger.release_failed")
 
     def _refused(self, current: LedgerRecord, err: RelayError) -> None:
-        current = guard.settle(lambda: self.ledger.failed(current, to_value(err)), current.key, fallback=current)
+        current = guard.settle(lambda: self.ledger.failed(current, stored_error(err)), current.key, fallback=current)
         self.delivery.push_failed(current)
 
     def _orphan(self, current: LedgerRecord, placed: PlacedOrder, order: Order) -> Delivered:
@@ -138,7 +137,7 @@ class NewOrder:
     def _unknown(self, current: LedgerRecord, creds: Credentials | None, err: RelayError) -> Delivered:
         # If this write fails, the claim (with its attempt mark) lapses into ``unknown`` by itself, and the
         # sweep reconciles it.
-        unknown: Any = guard.settle(lambda: self.ledger.unknown(current, to_value(err), note=err.message),
+        unknown: Any = guard.settle(lambda: self.ledger.unknown(current, stored_error(err), note=err.message),
                                     current.key, fallback=None)
         if unknown is None:
             raise err from None

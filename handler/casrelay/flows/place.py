@@ -26,6 +26,7 @@ from ..config import Settings
 from ..errors import (
     NOT_ORDERED_CODE,
     CasOutcomeUnknown,
+    OrderInProgress,
     OutcomePending,
     RelayError,
     idempotency_conflict,
@@ -39,9 +40,18 @@ from ..order import Order
 from ..records import OrderRecord
 from ..response import status_of
 from ..validation import validate_order
+from ..validation.base import KNOWN_PARAMETERS
 from .delivery import Delivered, Delivery
 from .new_order import NewOrder, OrderAgain, forget
 from .reconcile import ABSENT, Reconciler
+
+#: Input names a log line may carry as they are; any other name is the client's own text (an e-mail, say).
+_NAMED_INPUTS = KNOWN_PARAMETERS | {"Idempotency-Key"}
+
+
+def loggable_fields(err: RelayError) -> list[str]:
+    """The fields an error names, as a log line may show them: known parameter names, ``(other)`` for the rest."""
+    return [e.field if e.field in _NAMED_INPUTS or e.field.startswith("Tags.") else "(other)" for e in err.errors]
 
 
 def claim_seconds(context: Any, default: float) -> float:
@@ -75,8 +85,11 @@ class PlaceOnce:
         self.reconciler = reconciler
         self.new_order = new_order
 
-    def place(self, record: OrderRecord, context: Any) -> Delivered:
-        """Place ``record``'s order (or answer it from the ledger), and log the one line it gets."""
+    def place(self, record: OrderRecord, context: Any, will_retry_in_progress: bool = False) -> Delivered:
+        """Place ``record``'s order (or answer it from the ledger), and log the one line it gets.
+
+        ``will_retry_in_progress``: the caller (a queue batch waiting for a twin record) will try again on
+        ``OrderInProgress``, so that answer is not the order's outcome and gets no line of its own."""
         started = time.monotonic()
         order: Order | None = None
         key: str | None = None
@@ -86,7 +99,8 @@ class PlaceOnce:
             with log.bound(key=key):
                 done = self._place(record, context, order, key)
         except RelayError as err:
-            _log_failed(record, err, order, key, started)
+            if not (will_retry_in_progress and isinstance(err, OrderInProgress)):
+                _log_failed(record, err, order, key, started)
             raise
         _log_placed(record, done, started)
         return done
@@ -135,7 +149,7 @@ def _log_failed(record: OrderRecord, err: RelayError, order: Order | None, key: 
         "order.failed", logging.WARNING, trigger=record.trigger, message_id=record.message_id, key=key,
         domains=list(order.domains) if order else None, product=order.product_code if order else None,
         outcome=outcome, code=err.code, status=status_of(err), cas_request_id=err.cas_request_id,
-        fields=[e.field for e in err.errors] or None, latency_ms=round((time.monotonic() - started) * 1000, 1),
+        fields=loggable_fields(err) or None, latency_ms=round((time.monotonic() - started) * 1000, 1),
     )
     log.metric("orders", 1, outcome=outcome, trigger=record.trigger, code=err.code)
 

@@ -33,8 +33,8 @@ from .. import log
 from ..cas.credentials import Credentials
 from ..cas.credentials import resolve as resolve_credentials
 from ..errors import not_ordered
-from ..errors.values import to_value
 from ..ledger import CLAIMED, FAILED, ORDERED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord, guard
+from ..response import stored_error
 from .delivery import Delivery
 from .reconcile import ABSENT, Reconciler
 
@@ -167,7 +167,7 @@ class Sweeper:
             return "adopted"
         if result.verdict == ABSENT:
             waited = self._clock() - (record.attempted_at or record.created_at)
-            refused = self.ledger.failed(result.record, to_value(not_ordered(waited)),
+            refused = self.ledger.failed(result.record, stored_error(not_ordered(waited)),
                                          note="reconciliation found no order: nothing was spent")
             self.delivery.push_failed(refused)
             return "not_ordered"
