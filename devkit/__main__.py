@@ -1,69 +1,176 @@
 """``python -m devkit``: run casrelay locally on the embedded default (the CAS emulator, no cloud account).
 
-    python -m devkit demo                  send a signed webhook order over real HTTP, then run every event in events/
-    python -m devkit serve [--port 9000]   keep the local HTTP trigger running for curl
-    python -m devkit invoke EVENT.json     hand one event file to the handler, like `s local invoke`
+    python -m devkit demo [--logs]          send a signed webhook order over real HTTP, then run every event in events/
+    python -m devkit serve [--port 9000]    keep the local HTTP trigger running for curl, until Ctrl-C or SIGTERM
+    python -m devkit invoke EVENT.json      hand one event file to the handler, like `s local invoke`
+
+``serve`` and ``invoke`` apply every Configuration variable (README) that your environment sets over
+the embedded default, so that a configuration can be tried locally, and print what is in use: the
+CAS, the webhook secret (only the embedded demo secret is shown), the ledger, the sinks. Unless
+IDEMPOTENCY_STORE is set, the ledger is the devkit's local one, the file that
+``python -m devkit.ledger_admin`` opens. The demo always runs the embedded default as it is; it keeps
+the function's JSON log lines in a file (``--logs`` prints them instead), so that what a person reads
+is a few short lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from email.message import Message
 from pathlib import Path
+from typing import Any, TextIO
 
-from .embedded import SINK_KINDS, embedded_default
+from .embedded import SINK_KINDS, devkit_dir, embedded_default, function_logs_to, local_ledger
 from .fc_local import ROOT, LocalFcServer, call_handler, prepare_event_file, sign_webhook
+from .loopback import stop_on_sigterm
 
 EVENTS = ROOT / "events"
+#: What a person reads is kept to lines of about this width; a value that does not fit goes on a line
+#: of its own rather than being cut.
+WIDTH = 100
+_XML_ORDER_ID = re.compile(r"<OrderId>(\d+)</OrderId>")
 
 
-def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, Message[str, str], str]:
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")  # noqa: S310
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the local server, never a proxy
     try:
-        with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310 - the local server, on loopback
-            return resp.status, resp.read().decode()
+        with opener.open(req, timeout=30) as resp:
+            return resp.status, resp.headers, resp.read().decode()
     except urllib.error.HTTPError as err:
-        return err.code, err.read().decode()
+        return err.code, err.headers, err.read().decode()
 
 
-def _summary(result: object) -> str:
+def _fit(head: str, detail: str, indent: str = "     ") -> list[str]:
+    """``head: detail`` on one line when it fits ``WIDTH``, else the detail whole on the next line."""
+    if not detail:
+        return [head]
+    if len(head) + 2 + len(detail) <= WIDTH:
+        return [f"{head}: {detail}"]
+    return [head + ":", indent + detail]
+
+
+def _order_text(doc: Mapping[str, Any]) -> str:
+    domains = ", ".join(str(d) for d in doc.get("Domains") or [])
+    return f"OrderId {doc.get('OrderIdString') or doc.get('OrderId')}" + (f" ({domains})" if domains else "")
+
+
+def _error_text(doc: Mapping[str, Any]) -> str:
+    fields = [str(e.get("Field")) for e in doc.get("Errors") or [] if isinstance(e, dict) and e.get("Field")]
+    return f"{doc.get('Code', '')}: {', '.join(fields)}" if fields else f"{doc.get('Code', '')}"
+
+
+def describe(result: object) -> str:
+    """One short line that says what an invocation answered, with every value in it whole."""
+    if isinstance(result, dict) and "errorType" in result:
+        return f"raised {result['errorType']}"
     if isinstance(result, dict) and "statusCode" in result:
-        return f"HTTP {result['statusCode']} {result.get('body', '')}"
-    return json.dumps(result)
+        status, body = result["statusCode"], str(result.get("body") or "")
+        found = _XML_ORDER_ID.search(body)
+        if found:
+            return f"HTTP {status} (XML), OrderId {found.group(1)}"
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return f"HTTP {status}"
+        if not isinstance(doc, dict):
+            return f"HTTP {status}"
+        if "OrderId" in doc:
+            return f"HTTP {status}, {_order_text(doc)}"
+        if "Code" in doc:
+            return f"HTTP {status} {_error_text(doc)}"
+        return f"HTTP {status} " + ", ".join(f"{k} {v}" for k, v in doc.items() if not isinstance(v, (dict, list)))
+    if isinstance(result, dict) and "Counts" in result and "Records" in result:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(result["Counts"].items())) or "nothing"
+        return f"{result.get('Mode', 'batch')}, {result['Records']} record(s): {counts}"
+    if isinstance(result, dict) and result.get("Trigger") == "sweep":
+        return f"sweep: seen {result.get('Seen')}, remaining {result.get('Remaining')}"
+    if isinstance(result, dict) and "OrderId" in result:
+        return f"placed, {_order_text(result)}"
+    if isinstance(result, dict) and "Status" in result:
+        return f"refused, Status {result['Status']} {_error_text(result)}"
+    return type(result).__name__
 
 
 def invoke_file(path: Path, secret: str | None) -> object:
+    """Hand one event file to the handler; an error the handler raises is shown as FC shows it. A file
+    that cannot be read raises ``OSError``: that is the caller's mistake, not the function's."""
+    event = prepare_event_file(path, secret)
     try:
-        return call_handler(prepare_event_file(path, secret))
+        return call_handler(event)
     except Exception as exc:  # a transient failure is raised for FC to retry; show it as FC would
         return {"errorType": type(exc).__name__, "errorMessage": str(exc)}
 
 
-def demo() -> int:
-    with embedded_default(sinks=SINK_KINDS) as emb, LocalFcServer() as server:
-        print(f"CAS emulator on {emb.emulator.endpoint}; local HTTP trigger on {server.url}")
-        print(f"Sinks (ORDER_SINKS): {emb.env['ORDER_SINKS']}")
+@contextmanager
+def _ledger(environ: Mapping[str, str] | None) -> Iterator[tuple[str | None, str]]:
+    """The ledger URL for ``embedded_default`` (None: its default) and a note on whose ledger it is."""
+    if environ is not None and environ.get("IDEMPOTENCY_STORE", "").strip():
+        yield None, "your IDEMPOTENCY_STORE"
+        return
+    with local_ledger() as held:
+        if held.url is None:
+            yield None, (f"this run's own: devkit process {held.holder} holds the local ledger; "
+                         "it goes with the scratch folder")
+        else:
+            yield held.url, "the devkit's local ledger, started empty; python3 -m devkit.ledger_admin opens it"
+
+
+def _print_summary(lines: list[str], stream: TextIO = sys.stdout) -> None:
+    for line in lines:
+        print(line, file=stream)
+    stream.flush()
+
+
+def demo(show_logs: bool = False) -> int:
+    log_path = devkit_dir() / "demo.log"
+    with _ledger(None) as (ledger, ledger_note), \
+            (nullcontext() if show_logs else log_path.open("w", encoding="utf-8")) as log_file, \
+            (nullcontext() if log_file is None else function_logs_to(log_file)), \
+            embedded_default(sinks=SINK_KINDS, ledger=ledger) as emb, LocalFcServer() as server:
+        print("casrelay demo on the embedded default: the local CAS emulator, no cloud account")
+        _print_summary([f"  HTTP trigger {server.url}", *emb.summary(ledger_note)])
+        print("  log lines    " + ("printed here, among the lines below" if show_logs
+                                   else f"{log_path} (--logs prints them here)"))
+
         order = {"ProductCode": "symantec-free-1-free", "Domain": "demo.example.com", "ValidateType": "DNS",
                  "Email": "tom.zhang@example.com", "Phone": "13000000000"}
-        body = json.dumps(order).encode()
+        body = json.dumps(order, separators=(",", ":")).encode()
+        print(f"\n1. A signed order (Standard Webhooks) over real HTTP: POST {server.url}/")
+        print(f"   {body.decode()}")
         headers = {"Content-Type": "application/json", **sign_webhook(emb.webhook_secret, body)}
-        print(f"\nPOST {server.url}/ (signed with Standard Webhooks)\n  {body.decode()}")
-        status, text = _post(server.url + "/", body, headers)
-        print(f"  -> HTTP {status} {text}")
+        status, _, text = _post(server.url + "/", body, headers)
+        print(f"   -> {describe({'statusCode': status, 'body': text})}")
+        print("2. The same order again, as a sender's retry")
         headers = {"Content-Type": "application/json", **sign_webhook(emb.webhook_secret, body)}
-        status_again, text_again = _post(server.url + "/", body, headers)
-        print(f"The same order again (a sender's retry) -> HTTP {status_again} {text_again}")
-        status2, text2 = _post(server.url + "/", body, {"Content-Type": "application/json"})
-        print(f"POST without a signature -> HTTP {status2} {text2}")
+        status_again, resp_headers, text_again = _post(server.url + "/", body, headers)
+        replayed = ", answered from the ledger" if resp_headers.get("Idempotent-Replayed") else ""
+        print(f"   -> {describe({'statusCode': status_again, 'body': text_again})}{replayed}")
+        print("3. The same order without a signature")
+        status2, _, text2 = _post(server.url + "/", body, {"Content-Type": "application/json"})
+        try:
+            refusal = json.loads(text2)
+        except ValueError:
+            refusal = {}
+        _print_summary(_fit(f"   -> {describe({'statusCode': status2, 'body': text2})}",
+                            str(refusal.get("Message", "")) if isinstance(refusal, dict) else ""))
 
-        print(f"\nLocal invoke of every event in {EVENTS.relative_to(ROOT)}/:")
-        for path in sorted(EVENTS.glob("*.json")):
+        print(f"4. Every event in {EVENTS.relative_to(ROOT)}/ through the local invoke:")
+        paths = sorted(EVENTS.glob("*.json"))
+        width = max(len(p.name) for p in paths)
+        for path in paths:
             result = invoke_file(path, emb.webhook_secret)
-            print(f"  {path.name:34} {_summary(result).replace(chr(10), ' ')[:150]}")
+            _print_summary(_fit(f"   {path.name:{width}} {describe(result)}",
+                                str(result.get("errorMessage", "")) if isinstance(result, dict) else ""))
 
         orders = emb.emulator.orders()
         print(f"\nPaid orders in the CAS emulator: {len(orders)} (one per distinct order, none twice)")
@@ -74,7 +181,8 @@ def demo() -> int:
         queued = [m for _, m in by_sink.get("mns", []) if m["Source"]["Trigger"] == "kafka"]
         if queued:
             print("\nA Kafka event's order, as pushed to the MNS queue:")
-            print("  " + json.dumps(queued[0], ensure_ascii=False))
+            for line in json.dumps(queued[0], indent=2, ensure_ascii=False).splitlines():
+                print("  " + line)
         ok = (status == 200 and status_again == 200 and status2 == 401
               and all({m["Order"]["OrderId"] for _, m in pairs} >= {o.order_id for o in orders}
                       for pairs in by_sink.values()))
@@ -83,38 +191,68 @@ def demo() -> int:
 
 
 def serve(port: int) -> int:
-    with embedded_default() as emb, LocalFcServer(port=port) as server:
-        print(f"CAS emulator on {emb.emulator.endpoint}")
-        print(f"casrelay listening on {server.url} (webhook secret {emb.webhook_secret}); Ctrl-C stops")
+    with _ledger(os.environ) as (ledger, ledger_note), \
+            embedded_default(ledger=ledger, environment=os.environ) as emb:
         try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            return 0
+            server = LocalFcServer(port=port)
+        except OSError as exc:
+            print(f"devkit serve: cannot listen on 127.0.0.1:{port} ({exc.strerror}); --port picks another "
+                  "(0: any free port)", file=sys.stderr)
+            return 2
+        with server:
+            _print_summary([f"casrelay listening on {server.url} (Ctrl-C or SIGTERM stops it)",
+                            *emb.summary(ledger_note),
+                            "The function's JSON log lines follow, one per event."])
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    print("casrelay stopped; its servers are down and its scratch folder is removed", flush=True)
+    return 0
 
 
 def invoke(path: Path) -> int:
-    with embedded_default() as emb:
-        result = invoke_file(path, emb.webhook_secret)
-        print(json.dumps(result, indent=2, ensure_ascii=False))
-    return 0
+    """Exit 0 with the function's answer on stdout; 1 when the function raised (FC would retry it);
+    2 when the event file cannot be read. What is in use and the log lines go to stderr, so that stdout
+    is the answer alone."""
+    if not path.is_file():
+        print(f"devkit invoke: no event file {path} (the samples are in {EVENTS.relative_to(ROOT)}/)",
+              file=sys.stderr)
+        return 2
+    with _ledger(os.environ) as (ledger, ledger_note), function_logs_to(sys.stderr), \
+            embedded_default(ledger=ledger, environment=os.environ) as emb:
+        _print_summary([f"casrelay invoke {path}", *emb.summary(ledger_note)], sys.stderr)
+        try:
+            result = invoke_file(path, emb.webhook_secret)
+        except OSError as exc:
+            print(f"devkit invoke: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        print(json.dumps(result, indent=2, ensure_ascii=False), flush=True)
+    return 1 if isinstance(result, dict) and "errorType" in result else 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devkit", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="one signed order over HTTP, then every event file")
-    p_serve = sub.add_parser("serve", help="run the local HTTP trigger until Ctrl-C")
-    p_serve.add_argument("--port", type=int, default=9000)
+    p_demo = sub.add_parser("demo", help="one signed order over HTTP, then every event file")
+    p_demo.add_argument("--logs", action="store_true", help="print the function's JSON log lines here, not to a file")
+    p_serve = sub.add_parser("serve", help="run the local HTTP trigger until Ctrl-C or SIGTERM")
+    p_serve.add_argument("--port", type=int, default=9000, help="port on 127.0.0.1 (default 9000, 0: any free one)")
     p_invoke = sub.add_parser("invoke", help="invoke the handler with one event file")
     p_invoke.add_argument("event", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo()
-    if args.command == "serve":
-        return serve(args.port)
-    return invoke(args.event)
+    stop_on_sigterm()  # SIGTERM unwinds like Ctrl-C: servers stop, the scratch folder goes
+    try:
+        if args.command == "demo":
+            return demo(args.logs)
+        if args.command == "serve":
+            return serve(args.port)
+        return invoke(args.event)
+    except KeyboardInterrupt:
+        print(f"devkit {args.command}: interrupted; servers stopped, scratch folder removed", file=sys.stderr)
+        return 0 if args.command == "serve" else 130
 
 
 if __name__ == "__main__":

@@ -9,8 +9,10 @@ to fail on demand. Faults can be aimed at the messages that contain a given text
 ``set_down``), so that a run can fail, or keep failing until told otherwise, the pushes for one order
 while every other order goes through.
 
-Optional TLS (``ssl_context``) lets a test check that the sink connects to a pinned address while
-SNI and certificate verification still use the host name; the SNI names seen are recorded.
+It speaks HTTP/1.1 with keep-alive and reads a chunked body (``devkit.loopback.read_body``), as real
+receivers do for senders that pool connections or stream. Optional TLS (``ssl_context``) lets a test
+check that the sink connects to a pinned address while SNI and certificate verification still use the
+host name; the SNI names seen are recorded.
 """
 
 from __future__ import annotations
@@ -28,7 +30,17 @@ from typing import Any, cast
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from devkit.loopback import LoopbackHandler, LoopbackHTTPServer, LoopbackServer
+from devkit.loopback import (
+    BodyError,
+    DispatchingHandler,
+    LoopbackHTTPServer,
+    LoopbackServer,
+    read_body,
+    stop_on_sigterm,
+)
+
+#: Far above any order message; a larger body is refused (413) before it is read.
+MAX_BODY_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -58,8 +70,10 @@ class _Fault:
     match: str | None = None
 
 
-class _Handler(LoopbackHandler):
-    # No connection tracking: HTTP/1.0 closes every connection after its one request.
+class _Handler(DispatchingHandler):
+    # HTTP/1.1 with keep-alive, as real receivers (and the senders that pool connections) speak it; the
+    # connections are tracked so that ``stop()`` can cut the idle ones.
+    protocol_version = "HTTP/1.1"
     server_version = "CallbackReceiver/1.0"
     timeout = 10
 
@@ -83,14 +97,8 @@ class _Handler(LoopbackHandler):
         if self.tls_failed:
             self.receiver._count_tls_failure()
             return
-        with contextlib.suppress(ConnectionError, TimeoutError):
+        with contextlib.suppress(ConnectionError, TimeoutError, ssl.SSLError):
             super().handle()
-
-    def do_POST(self) -> None:
-        self.receiver._serve(self)
-
-    def do_GET(self) -> None:
-        self._reply(405, {"error": "callbacks are POSTed"}, {"Allow": "POST"})
 
     def _reply(self, status: int, body: dict[str, Any] | None, headers: dict[str, str] | None = None) -> None:
         data = json.dumps(body).encode() if body is not None else b""
@@ -101,7 +109,7 @@ class _Handler(LoopbackHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if data:
+        if data and self.command != "HEAD":
             self.wfile.write(data)
 
 
@@ -243,8 +251,15 @@ class CallbackReceiver(LoopbackServer):
             self._tls_failures += 1
 
     def _serve(self, handler: _Handler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
+        try:
+            body = read_body(handler, MAX_BODY_BYTES)
+        except BodyError as err:  # cannot be framed: answered, and the connection closed (not an attempt)
+            handler.close_connection = True
+            handler._reply(err.status, {"error": err.message})
+            return
+        if handler.command != "POST":
+            handler._reply(405, {"error": "callbacks are POSTed"}, {"Allow": "POST"})
+            return
         headers = {k.lower(): v for k, v in handler.headers.items()}
         with self._lock:
             latency = self._latency_s
@@ -309,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8090)
     parser.add_argument("--secret", required=True, help="the whsec_ secret the sender signs with")
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     receiver = CallbackReceiver(args.secret, port=args.port, verbose=True).start()
     print(f"callback receiver on {receiver.url()} (any path); Ctrl-C to stop", flush=True)
     seen = 0

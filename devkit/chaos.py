@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -50,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -61,8 +63,8 @@ from .cas_emulator import (
     TLS_BREAK_GARBAGE,
 )
 from .chaos_check import CallerAnswer, LedgerEntry, PaidOrder, SinkMessage, check
-from .embedded import DEMO_WEBHOOK_SECRET, Embedded, embedded_default
-from .fc_local import ROOT, call_handler, http_event, load_index, sign_webhook
+from .embedded import DEMO_WEBHOOK_SECRET, Embedded, devkit_dir, embedded_default, function_logs_to
+from .fc_local import ROOT, call_handler, http_event, sign_webhook
 
 KINDS = ("http", "invoke", "mns", "rocketmq", "kafka", "kafka-strings", "rabbitmq", "rawdata", "mns-topic")
 #: The order in which deliveries take their trigger kind: every kind, and the kinds whose callers can
@@ -474,8 +476,9 @@ def _answers(d: Delivery, result: Any) -> list[_Answer]:
 
 class _Runner:
     def __init__(self, emb: Embedded, plan: Plan, report: ChaosReport, workers: int,
-                 progress: Callable[[str], None] | None) -> None:
+                 progress: Callable[[str], None] | None, child_log: Path | None = None) -> None:
         self.emb = emb
+        self.child_log = child_log
         self.plan = plan
         self.report = report
         self.workers = workers
@@ -505,9 +508,12 @@ class _Runner:
         env = dict(os.environ)
         env["IDEMPOTENCY_CLAIM_SECONDS"] = str(CLAIM_SECONDS)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-        proc = subprocess.run([sys.executable, "-m", "devkit.chaos_child", str(result_file)],
-                              input=event, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=180, check=False)
+        with contextlib.ExitStack() as stack:  # the child's log lines join the run's log file, if it has one
+            out: Any = (stack.enter_context(self.child_log.open("ab")) if self.child_log is not None
+                        else subprocess.DEVNULL)
+            proc = subprocess.run([sys.executable, "-m", "devkit.chaos_child", str(result_file)],
+                                  input=event, env=env, cwd=ROOT, stdout=out, stderr=out, timeout=180,
+                                  check=False)
         data = json.loads(result_file.read_text()) if result_file.exists() else {}
         if proc.returncode == -signal.SIGKILL and data.get("Killed"):
             with self.lock:
@@ -609,7 +615,8 @@ class _Runner:
             self.report.sweeps += 1
             remaining = result.get("Remaining") if isinstance(result, dict) else None
             if not isinstance(remaining, int) or isinstance(remaining, bool):
-                self.report.problems.append(f"the sweep answered without a Remaining count: {str(result)[:80]}")
+                keys = ", ".join(sorted(result)) if isinstance(result, dict) else type(result).__name__
+                self.report.problems.append(f"the sweep answered without a Remaining count (it answered: {keys})")
                 return
             self.report.sweep_remaining = remaining
             if remaining == 0:
@@ -647,9 +654,9 @@ def _sink_messages(emb: Embedded) -> list[SinkMessage]:
 
 def run(n: int = 30, seed: int = 1, workers: int = 4, sinks: tuple[str, ...] = DEFAULT_SINKS,
         echo: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None,
-        list_lag_seconds: float = LIST_LAG_SECONDS) -> ChaosReport:
+        list_lag_seconds: float = LIST_LAG_SECONDS, child_log: Path | None = None) -> ChaosReport:
     """Plan, run and check one chaos run; ``echo`` gets the report lines, ``progress`` a line about every
-    10% of the deliveries."""
+    10% of the deliveries, ``child_log`` (a file) the log lines of the processes the run kills."""
     plan = make_plan(n, seed, sinks)
     planned = plan.fault_counts()
     report = ChaosReport(orders=n, events=len(plan.deliveries), seed=seed, plan_digest=plan.digest(),
@@ -659,7 +666,7 @@ def run(n: int = 30, seed: int = 1, workers: int = 4, sinks: tuple[str, ...] = D
              "RECONCILE_LIST_LAG_SECONDS": str(math.floor(list_lag_seconds) + 1)}
     started = time.monotonic()
     with embedded_default(extra_env=extra, sinks=sinks, https=True, list_lag_seconds=list_lag_seconds) as emb:
-        runner = _Runner(emb, plan, report, workers, progress)
+        runner = _Runner(emb, plan, report, workers, progress, child_log)
         runner.run()
         paid = [PaidOrder(o.order_id, tuple(o.domains)) for o in emb.emulator.paid_orders()]
         messages = _sink_messages(emb)
@@ -697,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds before the emulator lists a new order (default %(default)s)")
     parser.add_argument("--with-sqs", action="store_true", help="also push to moto's SQS server")
     parser.add_argument("--plan-only", action="store_true", help="print the plan's digest and faults, run nothing")
+    parser.add_argument("--logs", action="store_true",
+                        help="print the function's JSON log lines here (default: into a file, whose path is printed)")
     args = parser.parse_args(argv)
     sinks = (*DEFAULT_SINKS, "sqs") if args.with_sqs else DEFAULT_SINKS
     if args.plan_only:
@@ -705,16 +714,21 @@ def main(argv: list[str] | None = None) -> int:
         for line in _wrapped("faults planned:", plan.fault_counts()):
             print(line)
         return 0
-    import logging
-
-    load_index()  # casrelay's logger sets its level when first imported; quieten it after that
-    logging.getLogger("casrelay").setLevel(logging.CRITICAL)  # the figures, not thousands of log lines
-
     def to_stderr(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    report = run(args.orders, args.seed, args.workers, sinks, echo=print, progress=to_stderr,
-                 list_lag_seconds=args.list_lag)
+    if args.logs:
+        report = run(args.orders, args.seed, args.workers, sinks, echo=print, progress=to_stderr,
+                     list_lag_seconds=args.list_lag)
+        return 0 if report.ok else 1
+    # The figures, not thousands of log lines: those go to a file, kept for a look afterwards.
+    log_path = devkit_dir() / "chaos.log"
+    print(f"chaos: the function's log lines go to {log_path} (--logs prints them here)", file=sys.stderr,
+          flush=True)
+    log_path.write_text("")  # a fresh file; both this process and the killed children append to it
+    with log_path.open("a", encoding="utf-8") as log_file, function_logs_to(log_file):
+        report = run(args.orders, args.seed, args.workers, sinks, echo=print, progress=to_stderr,
+                     list_lag_seconds=args.list_lag, child_log=log_path)
     return 0 if report.ok else 1
 
 

@@ -5,6 +5,10 @@ request into the runtime's ``v1`` event (lower-cased, comma-joined headers and q
 base64 body when it is not text), calls ``index.handler`` with the event as bytes, and turns the
 returned dict back into an HTTP response. ``invoke_event`` does what ``s local invoke`` does: it
 hands an event file's bytes to the handler.
+
+The body is framed by ``devkit.loopback.read_body``, as FC's front end would: a chunked body (Node's
+SDKs, curl with a stream) reaches the function de-chunked and the connection stays usable, and a body
+that cannot be framed is refused before the function runs.
 """
 
 from __future__ import annotations
@@ -24,8 +28,12 @@ from types import ModuleType, SimpleNamespace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .loopback import BodyError, read_body
+
 ROOT = Path(__file__).resolve().parent.parent
 HANDLER_DIR = ROOT / "handler"
+#: FC3's limit for a synchronous HTTP request; casrelay's own MAX_BODY_BYTES (413) is far below it.
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
 
 
 def load_index() -> ModuleType:
@@ -105,11 +113,17 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            body = read_body(self, MAX_REQUEST_BYTES)
+        except BodyError as err:  # FC's front end refuses it before the function runs
+            self.close_connection = True
+            self._answer({"statusCode": err.status, "headers": {"Content-Type": "text/plain; charset=utf-8"},
+                          "body": err.message + "\n"})
+            return
         split = urlsplit(self.path)
         query = _joined(parse_qsl(split.query, keep_blank_values=True))
-        headers = _joined(list(self.headers.items()))
+        # The body reaches the function de-chunked, so its framing headers go the way a proxy's would.
+        headers = _joined([(k, v) for k, v in self.headers.items() if k.lower() != "transfer-encoding"])
         event = http_event(self.command, split.path or "/", query, headers, body, self.client_address[0])
         try:
             result = call_handler(json.dumps(event).encode(), event["requestContext"]["requestId"])
@@ -119,6 +133,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(result, dict) or "statusCode" not in result:
             result = {"statusCode": 200, "headers": {"Content-Type": "application/json"},
                       "body": json.dumps(result)}
+        self._answer(result)
+
+    def _answer(self, result: Mapping[str, Any]) -> None:
         payload = result.get("body") or ""
         data = base64.b64decode(payload) if result.get("isBase64Encoded") else str(payload).encode("utf-8")
         self.send_response(int(result["statusCode"]))

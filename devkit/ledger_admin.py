@@ -10,6 +10,10 @@
 
 It reads the same variables as the function (``IDEMPOTENCY_STORE``, ``CAS_*``, credentials), so it
 runs wherever those are set: a shell with the production Redis URL, or beside the local emulator.
+Without ``IDEMPOTENCY_STORE`` it opens the devkit's local ledger, the one ``python -m devkit serve``,
+``invoke`` and ``demo`` use when that variable is unset (``devkit.embedded.local_ledger_url``): an
+operator command that silently opened another, empty, file would report "nothing needs attention"
+about a ledger it never looked at. It says which ledger it opened, on stderr, before anything else.
 A resolved key that was adopted pushes ``certificate.order.created`` to ``ORDER_SINKS`` on the next
 arrival of the order; ``resolve`` pushes it at once when sinks are configured.
 """
@@ -18,9 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import datetime, timezone
 
+from .embedded import local_ledger_url, shown
 from .fc_local import HANDLER_DIR
 
 if str(HANDLER_DIR) not in sys.path:
@@ -70,8 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--not-ordered", action="store_true")
     args = parser.parse_args(argv)
 
+    env = dict(os.environ)
+    if env.get("IDEMPOTENCY_STORE", "").strip():
+        source = "IDEMPOTENCY_STORE"
+    else:
+        env["IDEMPOTENCY_STORE"] = local_ledger_url()
+        source = "the devkit's local ledger, which serve, invoke and demo use; set IDEMPOTENCY_STORE for another"
+    print(f"ledger: {shown('IDEMPOTENCY_STORE', env['IDEMPOTENCY_STORE'].strip())} ({source})", file=sys.stderr)
     try:
-        app = App(config.load())
+        app = App(config.load(env), env=env)
     except config.ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

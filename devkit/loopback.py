@@ -5,26 +5,137 @@ lifecycle is subtle enough to write once: bind to an ephemeral port (``port=0``)
 never collide, serve from a daemon thread that polls often so ``stop()`` returns quickly, and on stop
 cut every kept-alive connection, because SDK connection pools would otherwise keep handler threads
 (and replies delayed by injected latency) alive past the end of the test.
+
+``read_body`` is the one place where every devkit server (the doubles and the local HTTP trigger)
+frames a request body. Clients other than Python's (Alibaba's Node SDK, curl with a stream, Go's
+``net/http`` for a body of unknown length) send ``Transfer-Encoding: chunked``; a server that reads by
+``Content-Length`` alone sees an empty body and then parses the chunks as the next request of the
+kept-alive connection. Framing is written once so that all of them agree with RFC 9112.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
+import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from io import BufferedIOBase
+from types import FrameType, TracebackType
 from typing import Any, ClassVar, TypeVar, cast
 
-__all__ = ["LoopbackHTTPServer", "LoopbackHandler", "LoopbackServer", "TrackingHandler"]
+__all__ = ["BodyError", "LoopbackHTTPServer", "LoopbackHandler", "LoopbackServer", "TrackingHandler", "read_body",
+           "stop_on_sigterm"]
 
 POLL_INTERVAL_S = 0.02  # how long shutdown() may wait for serve_forever to notice
 JOIN_TIMEOUT_S = 5.0
 
 _LoopbackT = TypeVar("_LoopbackT", bound="LoopbackServer")
+
+#: The longest chunk-size line or trailer field a server reads; longer means a broken or hostile client.
+MAX_FRAMING_LINE = 4096
+MAX_TRAILER_FIELDS = 64
+_DECIMAL = re.compile(r"[0-9]{1,19}")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_sigterm() -> None:
+    """Make SIGTERM (a supervisor, ``kill``, a test's ``terminate()``) unwind like Ctrl-C, so that every
+    ``with`` block and ``finally`` of a command runs: servers stop, scratch folders and test CAs are
+    removed. Command-line entry points call it first thing; only the main thread may set a handler."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+class BodyError(Exception):
+    """A request whose body cannot be framed. The server answers ``status`` and must close the
+    connection: after a body it could not delimit it cannot know where the next request starts."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def read_body(handler: BaseHTTPRequestHandler, max_bytes: int) -> bytes:
+    """The request's body, framed as RFC 9112 section 6 says; ``BodyError`` when it cannot be.
+
+    - ``Transfer-Encoding: chunked`` is de-chunked (chunk extensions and trailer fields are read and
+      dropped). A request that also has ``Content-Length`` is refused (400): the two disagree about where
+      the body ends, the classic request-smuggling shape. A coding list that does not end in
+      ``chunked`` cannot be framed (400); another coding before ``chunked`` is not understood (501).
+    - ``Content-Length`` must be one decimal number (repeats must agree); fewer bytes than it promises
+      is a 400, not a short body.
+    - Neither header: the body is empty, as the RFC says for a request.
+
+    More than ``max_bytes`` is refused with 413 before it is read.
+    """
+    headers = handler.headers
+    encodings = headers.get_all("Transfer-Encoding") or []
+    lengths = headers.get_all("Content-Length") or []
+    if encodings:
+        if lengths:
+            raise BodyError(400, "the request has both Transfer-Encoding and Content-Length; send one of them")
+        codings = [c.strip().lower() for value in encodings for c in value.split(",") if c.strip()]
+        if not codings or codings[-1] != "chunked":
+            raise BodyError(400, f"Transfer-Encoding {', '.join(codings) or '(empty)'} does not end in chunked, "
+                                 "so the body's end cannot be found")
+        if codings != ["chunked"]:
+            raise BodyError(501, f"transfer coding {', '.join(codings[:-1])} is not supported; only chunked is")
+        return _read_chunked(handler.rfile, max_bytes)
+    if lengths:
+        values = {v.strip() for value in lengths for v in value.split(",")}
+        value = values.pop() if len(values) == 1 else ""
+        if not _DECIMAL.fullmatch(value):
+            raise BodyError(400, "Content-Length must be one decimal number")
+        length = int(value)
+        if length > max_bytes:
+            raise BodyError(413, f"the body has {length} bytes; at most {max_bytes} are accepted")
+        data = handler.rfile.read(length) if length else b""
+        if len(data) != length:
+            raise BodyError(400, f"the body ended after {len(data)} of its {length} bytes")
+        return data
+    return b""
+
+
+def _framing_line(rfile: BufferedIOBase, what: str) -> bytes:
+    line = rfile.readline(MAX_FRAMING_LINE + 1)
+    if not line.endswith(b"\n"):
+        raise BodyError(400, f"the chunked body ended or ran too long inside a {what}")
+    return line.rstrip(b"\r\n")
+
+
+def _read_chunked(rfile: BufferedIOBase, max_bytes: int) -> bytes:
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        size_text = _framing_line(rfile, "chunk-size line").split(b";", 1)[0].strip()
+        if not _HEX.fullmatch(size_text):
+            raise BodyError(400, "a chunk size is not a hexadecimal number")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        total += size
+        if total > max_bytes:
+            raise BodyError(413, f"the chunked body has more than {max_bytes} bytes")
+        data = rfile.read(size)
+        if len(data) != size:
+            raise BodyError(400, "the chunked body ended inside a chunk")
+        parts.append(data)
+        if _framing_line(rfile, "chunk") != b"":
+            raise BodyError(400, "a chunk is longer than its size says")
+    for _ in range(MAX_TRAILER_FIELDS + 1):
+        if _framing_line(rfile, "trailer section") == b"":
+            return b"".join(parts)
+    raise BodyError(400, f"the chunked body has more than {MAX_TRAILER_FIELDS} trailer fields")
 
 
 class LoopbackHTTPServer(ThreadingHTTPServer):
@@ -149,7 +260,10 @@ class LoopbackServer:
             self._thread = None
 
     def serve_until_interrupted(self, tick: Callable[[], None] | None = None, every: float = 3600.0) -> None:
-        """For the command-line entry points: serve until Ctrl-C, calling ``tick`` every ``every`` seconds."""
+        """For the command-line entry points: serve until Ctrl-C or SIGTERM, calling ``tick`` every ``every``
+        seconds. SIGTERM unwinds like Ctrl-C, so that what the double made on disk (the TLS mode's test CA)
+        is removed at exit instead of left behind by a killed process."""
+        stop_on_sigterm()
         try:
             while True:
                 time.sleep(every)

@@ -52,12 +52,14 @@ from devkit.cas_emulator import (
     DEMO_STS_ACCESS_KEY_ID,
     DEMO_STS_ACCESS_KEY_SECRET,
 )
-from devkit.loopback import DispatchingHandler, LoopbackServer
+from devkit.loopback import BodyError, DispatchingHandler, LoopbackServer, read_body, stop_on_sigterm
 
 XMLNS = "http://mns.aliyuncs.com/doc/v1/"
 HOST_ID = "mns.emulator.local"
 MAX_CLOCK_SKEW_S = 15 * 60
 DEFAULT_QUEUES = ("orders",)
+#: A message body is at most 64 KiB; its XML envelope and base64 make the request larger.
+MAX_BODY_BYTES = 1 << 20
 
 __all__ = [
     "DEMO_ACCESS_KEY_ID",
@@ -238,9 +240,13 @@ class MnsEmulator(LoopbackServer):
     # ------------------------------------------------------------------ serving
 
     def _serve(self, handler: _Handler) -> None:
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
         request_id = uuid.uuid4().hex.upper()[:24]
+        try:
+            body = read_body(handler, MAX_BODY_BYTES)
+        except BodyError as err:  # cannot be framed: answered, and the connection closed (no record)
+            handler.close_connection = True
+            self._reply(handler, err.status, _error_xml("InvalidRequest", err.message, request_id), request_id)
+            return
         access_key_id: str | None = None
         with self._lock:
             latency = self._latency_s
@@ -253,10 +259,11 @@ class MnsEmulator(LoopbackServer):
                 self._drops -= 1 if drop else 0
             fault = None if drop else self._take_fault(body)
             if drop:
+                # Recorded before the cut: the client resends at once, and its resend must come second.
+                self._record(handler, 0, "Dropped", access_key_id)
                 handler.close_connection = True
                 with contextlib.suppress(OSError):
                     handler.connection.shutdown(socket.SHUT_RDWR)
-                self._record(handler, 0, "Dropped", access_key_id)
                 return
             if fault is not None:
                 raise MnsError(fault.status, fault.code, "injected fault")
@@ -446,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8091)
     parser.add_argument("--queue", action="append", default=None, help="queue to create (repeatable)")
     args = parser.parse_args(argv)
+    stop_on_sigterm()
     emulator = MnsEmulator(port=args.port, queues=args.queue or DEFAULT_QUEUES, verbose=True).start()
     print(f"MNS emulator on {emulator.endpoint}, queues: {', '.join(args.queue or DEFAULT_QUEUES)}")
     print(f"  demo AccessKey: id={DEMO_ACCESS_KEY_ID} secret={DEMO_ACCESS_KEY_SECRET}", flush=True)

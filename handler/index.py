@@ -52,12 +52,13 @@ _init_lock = threading.Lock()
 #: tests/functional/test_bad_configuration.py checks that together they name every variable the code reads.
 _CAS_VARIABLES = (
     "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CA_FILE", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
-    "CAS_MAX_QPS", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "ALIBABA_CLOUD_SECURITY_TOKEN")
+    "CAS_MAX_QPS", "CAS_PACER", "ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN")
 COMPONENT_VARIABLES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("ledger/persistence/", "the idempotency store", ("IDEMPOTENCY_STORE",)),
     ("ledger/", "the order ledger", (
-        "IDEMPOTENCY_STORE", "IDEMPOTENCY_RETENTION_SECONDS", "IDEMPOTENCY_CLAIM_SECONDS", "PRECHECK_QUOTA",
-        "CANCEL_DUPLICATE_ORDERS", "ORDER_TAG_KEY", "SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_TRIES",
+        "IDEMPOTENCY_STORE", "ALLOW_INSTANCE_LEDGER", "IDEMPOTENCY_RETENTION_SECONDS", "IDEMPOTENCY_CLAIM_SECONDS",
+        "PRECHECK_QUOTA", "CANCEL_DUPLICATE_ORDERS", "ORDER_TAG_KEY", "SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_TRIES",
         "RECONCILE_LIST_LAG_SECONDS")),
     ("flows/sweep.py", "the sweep", ("SWEEP_MIN_AGE_SECONDS", "SWEEP_MAX_TRIES", "RECONCILE_LIST_LAG_SECONDS")),
     ("push/", "the downstream sinks", (
@@ -136,10 +137,13 @@ def _initialize(context: Any) -> None:
     public_suffix_list()  # about 80 ms to build; the initializer pays it, not the first order
     if app.settings.warm_connection and not app.backend.warm_connection(creds, app.settings.default_product_code):
         log.emit("cas.warmup_failed", 30, reason="DescribePackageState failed; the first order sets up the connection")
-    if os.environ.get("FC_FUNCTION_NAME") and app.ledger_config.store_url.startswith("sqlite:"):
-        log.emit("ledger.single_instance", 30, store="sqlite",
-                 reason="IDEMPOTENCY_STORE is SQLite, which each FC instance keeps to itself; with more than "
-                        "one instance a duplicate can be ordered twice. Use redis:// in production.")
+    if os.environ.get("FC_FUNCTION_NAME", "").strip() and app.ledger_config.instance_local:
+        # Reached only with ALLOW_INSTANCE_LEDGER=true (ledger.config refuses it otherwise): the risk was
+        # chosen, but every instance start says so, so it is not forgotten once the deployment grows.
+        log.emit("ledger.single_instance", 30, store=app.ledger_config.store_url.split(":", 1)[0],
+                 reason="IDEMPOTENCY_STORE is instance-local (ALLOW_INSTANCE_LEDGER=true): each FC instance keeps "
+                        "its own ledger and loses it when recycled, so a redelivery can be ordered twice. "
+                        "Use redis:// in production.")
 
 
 def handler(event: Any, context: Any) -> Any:

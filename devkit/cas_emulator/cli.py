@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
+from devkit.loopback import stop_on_sigterm
+
 from .emulator import CasEmulator
 from .protocol import (
     API_VERSION,
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stop_on_sigterm()  # before the banner: a terminate() right after it must still remove the test CA
     args = _parser().parse_args(argv)
     emulator = CasEmulator(host=args.host, port=args.port, qps=args.qps,
                            quotas={code: args.quota for code in PRODUCT_CODES},

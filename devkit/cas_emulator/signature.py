@@ -1,9 +1,13 @@
-"""Who may call the emulator: the key table, and the ACS3 signature, nonce and timestamp checks.
+"""Who may call the emulator: the key table, and the signature, nonce and timestamp checks.
 
-The checks themselves live in ``devkit/acs3.py`` (pure functions shared with the signature tests);
-this module only binds them to the emulator's keys and its one nonce store, and turns a rejection
-into the ``ApiError`` the gateway answers. It also redacts the security token from the headers the
-emulator records, so that no secret reaches an assertion diff or a log line.
+Two signatures are verified, as real CAS accepts both: ACS3-HMAC-SHA256 (``devkit/acs3.py``, what the
+current SDKs send) and the older RPC HMAC-SHA1 (``rpc_signature.py``, older SDKs and hand-written
+clients). The checks themselves are pure functions shared with the signature tests; this module picks
+the scheme a request uses, binds the checks to the emulator's keys and its one nonce store, and turns
+a rejection into the ``ApiError`` the gateway answers. A request that carries neither scheme is told
+which two are supported, not only that an ``Authorization`` header is missing. It also redacts the
+security token from the headers the emulator records, so that no secret reaches an assertion diff
+or a log line.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from devkit import acs3
 
+from . import rpc_signature
 from .protocol import (
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
@@ -45,9 +50,22 @@ class Authenticator:
 
     def authenticate(self, *, method: str, path: str, raw_query: str, headers: list[tuple[str, str]],
                      body: bytes, now: float) -> str:
-        """The access key id of a correctly signed, fresh, first-seen request; else ``SignatureRejected``."""
-        verdict = acs3.verify_request(method=method, path=path, raw_query=raw_query, headers=headers, body=body,
-                                      credentials=self._credentials.get, nonces=self._nonces, now=now)
+        """The access key id of a correctly signed, fresh, first-seen request; else ``SignatureRejected``.
+
+        An ``Authorization`` header means ACS3; RPC signature parameters (and no such header) mean RPC.
+        """
+        folded = acs3.fold_headers(headers)
+        verdict: acs3.VerificationResult
+        if "authorization" in folded:
+            verdict = acs3.verify_request(method=method, path=path, raw_query=raw_query, headers=headers, body=body,
+                                          credentials=self._credentials.get, nonces=self._nonces, now=now)
+        elif rpc_signature.is_rpc_signed(rpc_signature.signed_pairs(raw_query, folded, body)):
+            verdict = rpc_signature.verify_request(method=method, raw_query=raw_query, headers=headers, body=body,
+                                                   credentials=self._credentials.get, nonces=self._nonces, now=now)
+        else:
+            verdict = acs3.VerificationFailure(
+                "IncompleteSignature", "The request signature does not conform to Aliyun standards: the request "
+                                       f"is not signed. Supported: {rpc_signature.SUPPORTED}.")
         if isinstance(verdict, acs3.VerificationFailure):
             raise SignatureRejected(verdict)
         return verdict.access_key_id

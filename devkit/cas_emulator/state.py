@@ -19,7 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .issuing import CertificateIssuer
-from .protocol import DEFAULT_PRODUCT_CODE, DEFAULT_QUOTA, DOCUMENTED_STATUSES, FIRST_ORDER_ID, PRODUCT_CODES
+from .protocol import (
+    DEFAULT_PRODUCT_CODE,
+    DEFAULT_QUOTA,
+    DEMO_ACCESS_KEY_ID,
+    DEMO_STS_ACCESS_KEY_ID,
+    DOCUMENTED_STATUSES,
+    FIRST_ORDER_ID,
+    PRODUCT_CODES,
+)
 
 
 @dataclass
@@ -73,19 +81,31 @@ class PackageQuota:
     used: int = 0
 
 
-class RateLimiter:
-    """Sliding one-second window per (access key, action); only admitted calls use up the window."""
+#: The emulator's two demo keys belong to one account, as an FC role's STS key and its account's own key do.
+DEMO_ACCOUNTS: Mapping[str, str] = {DEMO_ACCESS_KEY_ID: "demo-account", DEMO_STS_ACCESS_KEY_ID: "demo-account"}
 
-    def __init__(self, qps: int | None) -> None:
+
+class RateLimiter:
+    """Sliding one-second window per (account, action); only admitted calls use up the window.
+
+    CAS counts its 10 QPS per account and API, not per access key: an STS key and the long-term key of
+    one account share one window. ``accounts`` maps an access key id to its account; a key it does not
+    name is an account of its own. The default keeps one window per key (``DEMO_ACCOUNTS`` puts the two
+    demo keys in one account, as in real CAS): a test that wants the shared window says so.
+    """
+
+    def __init__(self, qps: int | None, accounts: Mapping[str, str] | None = None) -> None:
         self.qps = qps
+        self.accounts = dict(accounts or {})
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], deque[float]] = {}
 
     def admit(self, access_key_id: str, action: str, now: float) -> bool:
         if not self.qps:
             return True
+        account = self.accounts.get(access_key_id, access_key_id)
         with self._lock:
-            window = self._windows.setdefault((access_key_id, action), deque())
+            window = self._windows.setdefault((account, action), deque())
             while window and now - window[0] >= 1.0:
                 window.popleft()
             if len(window) >= self.qps:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import log
+from .cas.shared_pacer import open_pacer, pacer_mode
 from .config import Settings
 from .entry.batch import BatchEntry
 from .entry.direct import DirectEntry
@@ -41,10 +42,14 @@ class App:
     def __init__(self, settings: Settings, backend: OrderingBackend | None = None,
                  ledger_config: LedgerConfig | None = None, env: Mapping[str, str] | None = None) -> None:
         self.settings = settings
-        self.backend = backend or open_backend(settings)
+        source = os.environ if env is None else env
         self.ledger_config = config = ledger_config or load_ledger_config(env)
-        self.ledger = Ledger(open_store(config.store_url), config)
-        self.sinks = build_sinks((os.environ if env is None else env).get("ORDER_SINKS", ""), env)
+        store = open_store(config.store_url)  # first: a bad IDEMPOTENCY_STORE is named as the store's error
+        # One pacer under every CAS call: shared by all instances through a Redis ledger, else this one's own.
+        self.backend = backend or open_backend(
+            settings, pacer=open_pacer(settings, config.store_url, pacer_mode(source)))
+        self.ledger = Ledger(store, config)
+        self.sinks = build_sinks(source.get("ORDER_SINKS", ""), env)
         self.delivery = Delivery(self.ledger, self.sinks)
         self.reconciler = Reconciler(self.ledger, self.backend, config.cancel_duplicates,
                                      config.reconcile_list_lag_seconds)

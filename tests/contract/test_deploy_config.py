@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from pathlib import Path
 
@@ -15,13 +16,19 @@ SYAML = yaml.safe_load((ROOT / "s.yaml").read_text())
 PROPS = SYAML["resources"]["casrelay"]["props"]
 README = (ROOT / "README.md").read_text()
 
-# Keys of the fc3 component's props, from devsapp/fc3 docs/zh/yaml/readme.md.
+# Keys of the fc3 component's props: the properties of devsapp/fc3 src/schema.json (commit 4ca1c1b), which include
+# every key of the older docs/zh/yaml/readme.md (removed in e2b2e85; concurrencyConfig is from the schema).
 FC3_PROPS = {
     "region", "code", "cpu", "customContainerConfig", "customDNS", "customRuntimeConfig", "description", "diskSize",
     "instanceConcurrency", "environmentVariables", "functionName", "gpuConfig", "handler", "instanceLifecycleConfig",
     "internetAccess", "layers", "logConfig", "memorySize", "nasConfig", "ossMountConfig", "role", "runtime",
     "timeout", "tracingConfig", "vpcBinding", "vpcConfig", "asyncInvokeConfig", "triggers",
+    "annotations", "concurrencyConfig", "enableLongLiving", "endpoint", "instanceIsolationMode", "provisionConfig",
+    "resourceGroupId", "scalingConfig", "sessionAffinity", "sessionAffinityConfig", "supplement", "tags",
 }
+# devsapp/fc3 src/schema.json definitions IVpcConfig (all three required) and IConcurrencyConfig.
+FC3_VPC_CONFIG = {"vpcId", "vSwitchIds", "securityGroupId"}
+FC3_CONCURRENCY_CONFIG = {"reservedConcurrency"}
 MNS_QUEUE_ARN = re.compile(r"^acs:mns:[a-z0-9-]+:[0-9]+:/queues/[A-Za-z0-9_-]+(/messages)?$")
 
 
@@ -57,8 +64,23 @@ def test_runtime_code_and_handlers_exist():
 def test_the_pre_deploy_step_installs_runtime_wheels_into_the_code_root():
     [step] = SYAML["resources"]["casrelay"]["actions"]["pre-deploy"]
     assert step["path"] == "./handler"
-    assert "-r requirements.txt" in step["run"] and "-t ./python" in step["run"]
-    assert "--python-version 3.10" in step["run"] and "manylinux" in step["run"]
+    # deploy/build.py runs pip (under a Python 3.10 where there is one) and then compiles for 3.10;
+    # tests/contract/test_deploy_build.py checks what it does.
+    python, script, root = step["run"].split()
+    assert python == "python3" and root == "."
+    assert Path(os.path.normpath(ROOT / "handler" / script)) == ROOT / "deploy" / "build.py"
+    build = (ROOT / "deploy" / "build.py").read_text()
+    assert '"-r", "requirements.txt"' in build and '"-t", f"./{VENDORED}"' in build and 'VENDORED = "python"' in build
+    assert '"--python-version", "3.10"' in build and "manylinux" in build
+
+
+def test_the_function_is_attached_to_the_vpc_with_fc3s_keys():
+    vpc = PROPS["vpcConfig"]
+    assert set(vpc) == FC3_VPC_CONFIG
+    assert isinstance(vpc["vSwitchIds"], list) and vpc["vSwitchIds"]
+    assert PROPS["internetAccess"] is True  # CAS and MNS are public endpoints
+    assert set(PROPS["concurrencyConfig"]) == FC3_CONCURRENCY_CONFIG
+    assert PROPS["concurrencyConfig"]["reservedConcurrency"] >= 1
 
 
 def test_environment_variables_are_documented_and_not_reserved():
@@ -68,6 +90,7 @@ def test_environment_variables_are_documented_and_not_reserved():
         assert f"`{name}`" in README, f"{name} is not documented in README"
     assert env["WEBHOOK_AUTH"] == "standard"
     assert env["WEBHOOK_SECRETS"] == "${env('WEBHOOK_SECRETS')}"  # secrets come from the deploying shell
+    assert "${env('REDIS_PASSWORD')}" in env["IDEMPOTENCY_STORE"] and env["IDEMPOTENCY_STORE"].startswith("redis://")
 
 
 def test_http_trigger_is_valid():
@@ -81,6 +104,8 @@ def test_http_trigger_is_valid():
 def test_queue_trigger_streams_batches_with_retries_and_a_dead_letter_queue():
     [eb] = [t for t in PROPS["triggers"] if t["triggerType"] == "eventbridge"]
     cfg = eb["triggerConfig"]
+    # Synchronous, so that a raised failure reaches EventBridge's retries and dead letters (see s.yaml).
+    assert cfg["asyncInvocationType"] is False and cfg["triggerEnable"] is True
     assert cfg["eventSourceConfig"]["eventSourceType"] == "MNS"
     assert cfg["eventSourceConfig"]["eventSourceParameters"]["sourceMNSParameters"]["QueueName"]
     assert cfg["eventSinkConfig"]["deliveryOption"]["mode"] == cfg["runOptions"]["mode"] == "event-streaming"

@@ -863,3 +863,24 @@ def test_cli_prints_endpoint_and_demo_credentials_and_serves() -> None:
         proc.wait(timeout=5)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_cli_in_tls_mode_stops_on_sigterm_and_removes_its_test_ca() -> None:
+    import os
+    import re
+
+    proc = subprocess.Popen([sys.executable, "-m", "devkit.cas_emulator", "--port", "0", "--tls"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        banner = "".join(proc.stdout.readline() for _ in range(3))
+        found = re.search(r"CAS_CA_FILE=(\S+)", banner)
+        assert found, banner
+        ca_file = found.group(1)
+        assert os.path.exists(ca_file)
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert not os.path.exists(os.path.dirname(ca_file))

@@ -90,3 +90,21 @@ def test_every_fault_is_aimed_at_an_order_of_its_own_delivery() -> None:
             assert d.kind == "http" and d.policy in ("retry", "until-placed")
         if d.down:
             assert d.policy in ("once", "until-placed")
+
+
+def test_the_chaos_command_keeps_the_log_lines_in_a_file_and_prints_short_whole_lines(
+        tmp_path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    assert chaos.main(["--orders", "4", "--seed", "3", "--workers", "2"]) == 0
+
+    out, err = capsys.readouterr()
+    log = tmp_path / "casrelay-devkit" / "chaos.log"
+    assert f"chaos: the function's log lines go to {log}" in err
+    assert out.splitlines()[-1] == "RESULT: ok"
+    assert all(len(line) <= 100 and not line.startswith("{") for line in out.splitlines())
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any(x.get("event") == "order.placed" for x in logged)

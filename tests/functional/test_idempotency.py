@@ -150,6 +150,7 @@ def test_operator_can_adopt_an_order_found_in_the_console(client, embedded, list
 
 def test_sqlite_in_fc_warns_at_start_that_it_serves_one_instance(embedded, monkeypatch, capsys):
     monkeypatch.setenv("FC_FUNCTION_NAME", "casrelay")
+    monkeypatch.setenv("ALLOW_INSTANCE_LEDGER", "true")  # without it, FC refuses SQLite (test_instance_ledger.py)
     index.reset_for_tests()
     index.initialize(make_context())
     lines = [json.loads(x) for x in capsys.readouterr().out.splitlines() if x.startswith("{")]

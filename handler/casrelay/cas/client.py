@@ -18,16 +18,18 @@ from ..config import Settings
 from ..errors import CasThrottled, missing_credentials
 from .credentials import Credentials
 from .errors import map_exception
-from .ratelimit import Pacer
+from .ratelimit import CallPacer, Pacer
 
 #: Clients kept at once; older STS tokens are dropped rather than kept forever.
 MAX_CLIENTS = 8
 
 
 class CasClient:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, pacer: CallPacer | None = None) -> None:
+        """``pacer`` is chosen by the composition root (shared through a Redis ledger, else this instance's
+        own); every call of every API waits on it, the paid call and the sweep's alike."""
         self.settings = settings
-        self.pacer = Pacer(settings.cas_max_qps)
+        self.pacer: CallPacer = Pacer(settings.cas_max_qps) if pacer is None else pacer
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
