@@ -348,14 +348,16 @@ def collect_results(workdir: Path, env: dict[str, str], modules: Sequence[str]) 
 def triage(workdir: Path, env: dict[str, str], results: dict[str, ModuleResult]) -> tuple[list[str], list[str]]:
     """Each survivor's diff, split into those nobody has explained yet and those ``mutation_explained`` does
     (each of these with its reason); ``ModuleResult.explained`` counts the latter per module."""
-    from .mutation_explained import EXPLAINED, explain
+    from .mutation_explained import explain, explained_entries
+
+    entries = explained_entries()
 
     unexplained: list[str] = []
     explained: list[str] = []
     for module, result in results.items():
         for key in result.survivors:
             diff = mutmut(workdir, env, "show", key).stdout.rstrip()
-            entry = explain(module, key, diff, EXPLAINED)
+            entry = explain(module, key, diff, entries)
             if entry is None:
                 unexplained.append(diff + "\n")
             else:

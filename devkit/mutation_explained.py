@@ -61,5 +61,9 @@ def explain(module: str, key: str, diff: str, entries: Sequence[Explanation]) ->
     return None
 
 
-#: Filled from the triage of each run; see the module docstring.
-EXPLAINED: tuple[Explanation, ...] = ()
+def explained_entries() -> tuple[Explanation, ...]:
+    """Every explanation, from the triage modules of ``devkit.mutation_triage`` (imported here, not at the top,
+    because they import ``Explanation`` from this module)."""
+    from .mutation_triage import errors_and_auth, ledger_and_sweep, order_flow
+
+    return (*errors_and_auth.ENTRIES, *order_flow.ENTRIES, *ledger_and_sweep.ENTRIES)

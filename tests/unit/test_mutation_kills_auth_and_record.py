@@ -11,6 +11,7 @@ from casrelay.auth import WebhookVerifier
 from casrelay.errors import Unauthenticated
 from casrelay.ledger import LedgerRecord
 from casrelay.ledger.record import DamagedRecord
+from casrelay.response import status_of
 from devkit.embedded import DEMO_WEBHOOK_SECRET
 from devkit.fc_local import sign_webhook
 
@@ -37,6 +38,21 @@ def test_a_correctly_signed_short_webhook_id_with_a_dot_is_refused():
     with pytest.raises(Unauthenticated) as caught:
         _verify("msg.1")
     assert "'.'" in caught.value.message
+
+
+def test_a_request_missing_signature_headers_is_told_exactly_which_ones_are_missing():
+    with pytest.raises(Unauthenticated) as caught:
+        WebhookVerifier((DEMO_WEBHOOK_SECRET,)).verify({"webhook-id": "msg_1"}, BODY)
+    named = caught.value.message.rsplit(": ", 1)[1].split(", ")
+    assert named == ["webhook-timestamp", "webhook-signature"]
+
+
+def test_a_body_that_is_not_utf8_text_is_refused_as_unauthenticated_not_as_a_crash():
+    """Standard Webhooks signs text; bytes that are not UTF-8 cannot carry a valid signature."""
+    headers = sign_webhook(DEMO_WEBHOOK_SECRET, BODY, "msg_1")
+    with pytest.raises(Unauthenticated) as caught:
+        WebhookVerifier((DEMO_WEBHOOK_SECRET,)).verify(headers, b'{"Domain": "\xff.example.com"}')
+    assert status_of(caught.value) == 401
 
 
 # --- reading a record back ------------------------------------------------------------------------------

@@ -158,6 +158,21 @@ def test_an_answer_with_a_code_on_no_list_is_an_unknown_outcome_with_a_502_and_c
     assert not resend_is_safe(err)
 
 
+def test_an_unknown_outcome_names_the_http_status_and_the_code_cas_answered_with():
+    """The outcome goes to reconciliation; its message is the caller's and the operator's only account of
+    what CAS said."""
+    err = map_exception(ClientException(code="SomethingNew", status_code=409, data={"Code": "SomethingNew"}))
+    assert isinstance(err, CasOutcomeUnknown)
+    assert "409 SomethingNew" in err.message
+
+
+@pytest.mark.parametrize("status", [None, "400"], ids=["no status", "a status that is not a number"])
+def test_an_unknown_outcome_without_a_usable_status_says_it_had_none_instead_of_making_one_up(status):
+    err = map_exception(SdkAnswer(code="SomethingNew", status_code=status, data={"Code": "SomethingNew"}))
+    assert isinstance(err, CasOutcomeUnknown)
+    assert "without a status" in err.message.lower()
+
+
 # --- transport errors: what proves the request never left ------------------------------------------
 
 def test_a_connection_error_found_only_in_a_retry_error_s_reason_proves_nothing_was_sent():

@@ -211,3 +211,115 @@ def test_an_order_every_remaining_sink_has_is_settled_once_a_lagging_sink_is_rem
     assert w.sweeper.run(ENOUGH_TIME)["Counts"] == {"delivered": 1}
     assert w.only_record().state == "delivered" and w.only_record().settled
     assert len(good.accepted) == 1  # nothing pushed twice
+
+
+def test_a_not_ordered_verdict_s_id_follows_the_attempt_it_reports_not_the_moment_the_key_was_claimed():
+    """Each attempt that CAS is proven not to have acted on is its own outcome (its own message id)."""
+    from casrelay.errors import not_ordered
+    from casrelay.errors.values import to_value as error_doc
+
+    w = world()
+    claim = w.ledger.claim("key:k", "h", {"domains": ["a.example.com"], "product": "p"}, {"trigger": "http"}, 60)
+    w.clock.now += 7  # the pacer held the paid call back for a while
+    attempted = w.ledger.attempting(claim.record)
+    assert attempted.attempted_at != attempted.created_at
+    w.delivery.push_failed(w.ledger.failed(attempted, error_doc(not_ordered(400))))
+    [(message_id, _)] = w.sinks[0].accepted
+    assert message_id == downstream.message_id(f"key:k#not-ordered#{attempted.attempted_at}", downstream.FAILED)
+    assert message_id != downstream.message_id(f"key:k#not-ordered#{attempted.created_at}", downstream.FAILED)
+
+
+def test_a_refusal_the_ledger_could_not_record_still_reaches_the_sinks_with_cas_s_code():
+    from casrelay.errors import RelayError, cas_refused
+    from tests.flow_support import FlakyStore
+
+    store = FlakyStore()
+    w = world(store=store)
+    w.backend.answers = [cas_refused("InvalidParameter.Domain", "refused", "REQ-1")]
+    store.failing_once.add("replace:failed")
+    with pytest.raises(RelayError):
+        w.place()
+    [(_, message)] = w.sinks[0].accepted
+    assert message["Type"] == downstream.FAILED
+    assert valid(message)["Error"]["Code"] == "InvalidParameter.Domain"
+
+
+def test_the_answer_for_an_order_adopted_by_reconciliation_invents_no_cas_request_id():
+    from tests.flow_support import FakeBackend, listed
+
+    w = world(backend=FakeBackend(orders=[listed(4242)]))
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    done = w.place()  # the timeout's own reconciliation finds the order and adopts it
+    assert done.record is not None and done.record.order_id == 4242
+    assert done.document["OrderId"] == 4242 and done.document["RequestId"] == ""
+
+
+def test_an_order_from_a_queue_is_announced_with_its_trigger_and_source_message_id():
+    w = world()
+    w.place(trigger="mns", message_id="M-77")
+    [(_, message)] = w.sinks[0].accepted
+    assert valid(message)["Source"] == {"Trigger": "mns", "MessageId": "M-77"}
+
+
+# --- a sink that fails -------------------------------------------------------------------------------------
+
+def _lines(out: str) -> list[dict]:
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_a_sink_that_fails_is_logged_with_the_message_it_lacks_and_counted_in_the_sink_failures_metric(capsys):
+    from casrelay.push.exceptions import SinkError
+
+    w = world(sinks=[RecordingSink("good"), RecordingSink("mns", SinkError("mns", "queue full", transient=True))])
+    capsys.readouterr()
+    w.place()
+    [(message_id, message)] = w.sinks[0].accepted
+    lines = _lines(capsys.readouterr().out)
+    [failed] = [line for line in lines if line.get("event") == "sink.failed"]
+    assert failed["level"] == "WARNING" and failed["sink"] == "mns" and failed["message_id"] == message_id
+    assert failed["type"] == message["Type"] == downstream.CREATED and failed["transient"] is True
+    assert "queue full" in failed["reason"]
+    [metric] = [line for line in lines if line.get("event") == "metric" and line.get("metric") == "sink.failures"]
+    assert metric["value"] == 1 and metric["sink"] == "mns" and metric["transient"] is True
+
+
+def test_an_order_whose_deliveries_the_ledger_could_not_note_is_still_answered_and_the_lapse_is_logged(capsys):
+    from tests.flow_support import FlakyStore
+
+    store = FlakyStore()
+    w = world(store=store)
+    store.failing.add("replace:delivered")
+    capsys.readouterr()
+    done = w.place()
+    assert done.document["OrderId"] == 1001 and done.record is not None and done.record.order_id == 1001
+    assert w.only_record().state == "ordered"  # the sweep pushes it again; nothing is lost
+    [line] = [line for line in _lines(capsys.readouterr().out) if line.get("event") == "ledger.delivery_unrecorded"]
+    assert line["level"] == "WARNING" and line["key"] == done.record.key and line["reason"] == "StoreUnavailable"
+
+
+def test_a_sink_s_long_error_text_is_cut_to_200_characters_in_its_log_line(capsys):
+    from casrelay.push.exceptions import SinkError
+
+    page = "<html>" + "x" * 5000 + "</html>"  # a gateway's error page
+    w = world(sinks=[RecordingSink("callback", SinkError("callback", page, transient=True))])
+    capsys.readouterr()
+    w.place()
+    [failed] = [line for line in _lines(capsys.readouterr().out) if line.get("event") == "sink.failed"]
+    assert len(failed["reason"]) == 200 and failed["reason"] == str(SinkError("callback", page, transient=True))[:200]
+
+
+def test_a_broken_sink_is_logged_as_an_error_naming_only_the_exception_type_and_counted_as_transient(capsys):
+    """A bug in a sink must not lose the order: it stays pending, and the line names the exception's type only
+    (its text could hold anything)."""
+    w = world(sinks=[RecordingSink("good"), RecordingSink("odd", RuntimeError("secret=hunter2"))])
+    capsys.readouterr()
+    done = w.place()
+    assert done.pending_sinks == ("odd",)
+    [(message_id, message)] = w.sinks[0].accepted
+    lines = _lines(capsys.readouterr().out)
+    [failed] = [line for line in lines if line.get("event") == "sink.failed"]
+    assert failed["level"] == "ERROR" and failed["sink"] == "odd" and failed["message_id"] == message_id
+    assert failed["type"] == message["Type"] and failed["reason"] == "RuntimeError"
+    assert "hunter2" not in json.dumps(lines)
+    [metric] = [line for line in lines if line.get("event") == "metric" and line.get("metric") == "sink.failures"]
+    assert metric["value"] == 1 and metric["sink"] == "odd" and metric["transient"] is True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -299,3 +300,226 @@ def test_a_sweep_lease_ending_at_this_very_instant_no_longer_keeps_another_sweep
     assert ledger.take_for_sweep(_read(ledger), 30) is None
     clock.now += 30
     assert ledger.take_for_sweep(_read(ledger), 30) is not None
+
+
+def test_an_unknown_outcome_reads_back_from_every_store_unsettled_no_sink_has_been_told_of_it(ledger):
+    ledger.unknown(_attempted(ledger), {"Code": "CasOutcomeUnknown"}, note="the call timed out")
+    back = _read(ledger)
+    assert back.settled is False and back.deliveries == {} and back.open
+
+
+# --- a refusal the ledger could not record --------------------------------------------------------------
+#
+# When CAS refuses and the ``failed`` write fails, the flow pushes the refusal from the claim it holds, and
+# the sinks' confirmations are noted on that claim: today a claim then carries deliveries, ``settled`` and a
+# retention expiry (see the xfail test of that in test_mutation_kills_delivery.py). Whatever comes of that
+# claim next must not inherit them: an outcome that may have placed an order must never expire, and a
+# message no sink has seen must not read as delivered.
+
+def _refusal_noted_on_the_claim(w: Any, store: Any, *, attempted: bool) -> None:
+    from casrelay.errors import RelayError, cas_refused
+
+    store.failing_once.add("replace:failed")
+    if attempted:
+        w.backend.answers = [cas_refused("InvalidParameter.Domain", "refused", "REQ-1")]
+    else:
+        w.backend.remaining = 0  # PRECHECK_QUOTA refuses before the attempt mark
+    with pytest.raises(RelayError):
+        w.place()
+    claim = w.only_record()
+    assert claim.state == CLAIMED and (claim.attempted_at is not None) is attempted
+    assert claim.claim_expires_at is not None
+    w.clock.now = claim.claim_expires_at + 1
+
+
+def _flaky_world(**config: Any) -> tuple[Any, Any]:
+    from tests.flow_support import FlakyStore, world
+
+    store = FlakyStore()
+    return world(store=store, reconcile_list_lag_seconds=300, retention_seconds=3600, **config), store
+
+
+class _Enough:
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def test_a_lapsed_claim_that_carried_a_refusal_s_deliveries_becomes_an_unknown_outcome_that_never_expires():
+    w, store = _flaky_world()
+    _refusal_noted_on_the_claim(w, store, attempted=True)
+    assert w.sweeper.run(_Enough())["Counts"] == {"unresolved": 1}
+    back = w.only_record()
+    assert back.state == UNKNOWN and back.expires_at is None
+    assert back.deliveries == {} and back.settled is False and back.open
+    assert not back.expired(w.clock.now + 10 * 3600)
+
+
+def test_a_timed_out_call_on_a_claim_taken_over_from_a_noted_refusal_is_an_unknown_outcome_that_never_expires():
+    from casrelay.errors import CasOutcomeUnknown, cas_outcome_unknown
+
+    w, store = _flaky_world(precheck_quota=True)
+    _refusal_noted_on_the_claim(w, store, attempted=False)
+    w.backend.remaining = 10
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()  # takes the lapsed claim over (its call never left) and times out
+    back = w.only_record()
+    assert back.state == UNKNOWN and back.attempted_at is not None and back.expires_at is None
+    assert back.deliveries == {} and back.settled is False and back.open
+    assert not back.expired(w.clock.now + 10 * 3600)
+
+
+def test_a_refusal_on_a_claim_taken_over_from_a_noted_refusal_never_expires_while_a_sink_lacks_it():
+    from casrelay.errors import RelayError
+    from tests.flow_support import RecordingSink, sink_down
+
+    good, down = RecordingSink("good"), RecordingSink("bad")
+    w, store = _flaky_world(precheck_quota=True, sinks=[good, down])
+    _refusal_noted_on_the_claim(w, store, attempted=False)
+    w.delivery.sinks = [good, sink_down("bad")]
+    with pytest.raises(RelayError):
+        w.place()  # takes the lapsed claim over and is refused again; "bad" is down now
+    back = w.only_record()
+    assert back.state == FAILED and back.error is not None and back.error["Code"] == "NotRemainCount"
+    assert set(back.deliveries) == {"good"} and back.settled is False and back.open
+    assert back.expires_at is None
+
+
+def test_redis_indexes_an_order_id_only_for_records_that_hold_one(redis_url):
+    """``casrelay:order:<OrderId>`` names the key that owns an order; a record without an OrderId adds no entry."""
+    store = open_store(redis_url)
+    ledger = Ledger(store, LedgerConfig(retention_seconds=3600), clock=Clock())
+    attempted = _attempted(ledger)
+    ledger.unknown(ledger.attempting(ledger.claim("auto:other", "h-o", SUMMARY, SOURCE, 60).record),
+                   {"Code": "CasOutcomeUnknown"}, note="timeout")
+    assert store._client.keys("casrelay:order:*") == []
+    ledger.ordered(attempted, 77, "REQ")
+    assert store._client.keys("casrelay:order:*") == [b"casrelay:order:77"]
+    assert store.find_by_order_id(77) == "auto:k"
+    store.close()
+
+
+def test_a_redis_failure_names_the_driver_s_error_type_and_never_the_url_s_password():
+    import socket
+
+    from casrelay.ledger.exceptions import StoreUnavailable
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = open_store(f"redis://:hunter2-secret@127.0.0.1:{port}/0")  # nothing listens there
+    with pytest.raises(StoreUnavailable) as caught:
+        store.get("auto:k")
+    assert "ConnectionError" in str(caught.value) and "hunter2" not in str(caught.value)
+    store.close()
+
+
+def test_a_sqlite_store_can_be_closed_from_a_thread_that_never_used_it(tmp_path):
+    """Batch threads share one store (a connection per thread); closing must not depend on which thread does it."""
+    import threading
+
+    store = open_store(f"sqlite://{tmp_path}/ledger.sqlite3")
+    errors: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            store.close()
+        except BaseException as exc:  # reported to the test thread
+            errors.append(exc)
+
+    worker = threading.Thread(target=close)
+    worker.start()
+    worker.join()
+    assert errors == []
+    assert store.create(LedgerRecord(key="k", payload_hash="h", state=CLAIMED))
+    store.close()
+
+
+# --- saving the OrderId ---------------------------------------------------------------------------------
+
+def test_a_saved_order_id_reads_back_from_every_store_as_an_order_no_claim_holds_any_more(ledger):
+    ordered = ledger.ordered(_attempted(ledger), 98987582437920968, "REQ-1")
+    back = _read(ledger)
+    assert back == ordered and back.state == ORDERED and back.order_id == 98987582437920968
+    assert back.claim_token is None and back.claim_expires_at is None
+    assert back.cas_request_id == "REQ-1" and back.expires_at is None and back.open
+
+
+def test_an_order_adopted_for_a_parked_announced_outcome_is_owed_to_every_sink_and_carries_no_error_or_park(ledger):
+    unknown = ledger.unknown(_attempted(ledger), {"Code": "CasOutcomeUnknown", "Message": "timeout"}, note="x")
+    announced = ledger.delivered(ledger.park(unknown), ["file"], ["file"])
+    assert announced.settled and announced.parked_at is not None
+    adopted = ledger.resolve(announced.key, 4242, note="checked in the console")
+    back = _read(ledger)
+    assert adopted == back and back.state == ORDERED and back.order_id == 4242
+    assert back.error is None and back.parked_at is None
+    assert back.deliveries == {} and back.settled is False and back.expires_at is None and back.open
+
+
+def test_an_order_adopted_for_a_settled_refusal_never_expires_before_every_sink_has_it(ledger, clock):
+    refused = ledger.failed(_attempted(ledger), {"Code": "NotRemainCount"})
+    settled = ledger.delivered(refused, ["file"], ["file"])
+    assert settled.expires_at is not None  # a settled refusal may be forgotten after its retention
+    ledger.resolve(settled.key, 4242, note="the order was placed after all")
+    back = _read(ledger)
+    assert back.state == ORDERED and back.expires_at is None and not back.settled
+    assert not back.expired(clock.now + 10 * 3600)
+
+
+def test_an_order_id_whose_record_vanished_is_reported_under_the_record_s_key(ledger):
+    from casrelay.ledger.exceptions import StoreUnavailable
+
+    attempted = _attempted(ledger)
+    assert ledger.store.delete(attempted.key, attempted.version)
+    with pytest.raises(StoreUnavailable) as caught:
+        ledger.ordered(attempted, 4242, "REQ")
+    assert attempted.key in str(caught.value)
+
+
+def test_an_order_id_that_could_not_be_saved_over_the_races_is_reported_under_the_record_s_key():
+    from casrelay.ledger.exceptions import StoreUnavailable
+    from casrelay.ledger.persistence.memory import MemoryStore
+
+    class EveryWriteLoses(MemoryStore):
+        def replace(self, record: LedgerRecord, expected_version: int) -> bool:
+            return record.state != ORDERED and super().replace(record, expected_version)
+
+    ledger = Ledger(EveryWriteLoses(), LedgerConfig(), clock=Clock())
+    attempted = _attempted(ledger)
+    with pytest.raises(StoreUnavailable) as caught:
+        ledger.ordered(attempted, 4242, "REQ")
+    assert attempted.key in str(caught.value)
+
+
+# --- recording deliveries ------------------------------------------------------------------------------
+
+def test_noting_deliveries_every_sink_had_already_changes_nothing_in_any_store(ledger, clock):
+    """A repeated refused order pushes to no sink and notes nothing: its retention does not start again."""
+    settled = ledger.delivered(ledger.failed(_attempted(ledger), {"Code": "NotRemainCount"}), ["file"], ["file"])
+    clock.now += 600
+    assert ledger.delivered(settled, [], ["file"]) == settled
+    assert _read(ledger) == settled
+
+
+def test_deliveries_that_could_not_be_noted_over_the_races_are_reported_under_the_record_s_key():
+    from casrelay.ledger.exceptions import StoreUnavailable
+    from casrelay.ledger.persistence.memory import MemoryStore
+
+    class EveryDeliveryLoses(MemoryStore):
+        def replace(self, record: LedgerRecord, expected_version: int) -> bool:
+            return not record.deliveries and super().replace(record, expected_version)
+
+    ledger = Ledger(EveryDeliveryLoses(), LedgerConfig(), clock=Clock())
+    ordered = ledger.ordered(_attempted(ledger), 4242, "REQ")
+    with pytest.raises(StoreUnavailable) as caught:
+        ledger.delivered(ordered, ["file"], ["file"])
+    assert ordered.key in str(caught.value)
+
+
+def test_a_settled_refusal_that_a_newly_configured_sink_still_lacks_no_longer_expires(ledger, clock):
+    settled = ledger.delivered(ledger.failed(_attempted(ledger), {"Code": "NotRemainCount"}), ["file"], ["file"])
+    assert settled.expires_at is not None
+    # ORDER_SINKS now also names "mns" (which took the refusal) and "callback" (which is down)
+    again = ledger.delivered(settled, ["mns"], ["file", "mns", "callback"])
+    assert again.settled is False and again.open
+    assert again.expires_at is None

@@ -4,6 +4,8 @@ budget, what its summary counts, and the operator's ``ledger_admin reconcile`` p
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -221,6 +223,31 @@ def test_the_operator_s_reconcile_of_an_open_record_uses_the_operator_s_credenti
     assert w.backend.creds_seen == [CREDS]
 
 
+def test_the_operator_s_reconcile_of_an_open_record_gives_it_back_to_the_sweep_at_once():
+    w = world(reconcile_list_lag_seconds=300)
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()
+    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "unresolved"
+    assert w.only_record().swept_until is None
+    assert w.sweeper.run(ENOUGH)["Counts"] == {"unresolved": 1}
+
+
+def test_the_operator_s_reconcile_keeps_others_off_a_parked_record_for_no_more_than_a_minute():
+    w = world(reconcile_list_lag_seconds=300, sweep_max_tries=1)
+    _parked(w)
+    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "still_parked"
+    w.clock.now += 60
+    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "still_parked"
+
+
+def test_the_operator_can_reconcile_a_parked_record_again_right_after_a_try_that_could_not_settle_it():
+    w = world(reconcile_list_lag_seconds=300, sweep_max_tries=1)
+    _parked(w)
+    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "still_parked"
+    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "still_parked"
+
+
 def test_a_refusal_reaches_a_second_sink_that_was_down_while_the_first_already_had_it():
     good, down = RecordingSink("good"), sink_down("bad")
     w = world(sinks=[good, down])
@@ -346,3 +373,141 @@ def test_the_summary_says_how_long_the_sweep_took_to_the_millisecond():
     sweeper = Sweeper(w.ledger, w.ledger.config, w.delivery, w.reconciler, 10000, clock=w.clock,
                       monotonic=lambda: next(ticks, 101.2345678))
     assert sweeper.run(ENOUGH)["Seconds"] == 1.235
+
+
+def test_a_one_second_function_timeout_is_the_sweep_s_whole_budget():
+    """FC's shortest timeout is one second; the sweep must not take it for "no timeout" and plan for 60 s."""
+    assert remaining_seconds(Context(function=Function(1))) == 1.0
+
+
+def test_a_search_that_proves_nothing_was_placed_says_exactly_how_long_after_the_attempt():
+    w = world(reconcile_list_lag_seconds=300)
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()
+    attempted_at = w.only_record().attempted_at
+    assert attempted_at is not None
+    w.clock.now = attempted_at + 400
+    assert w.sweeper.run(ENOUGH)["Counts"] == {"not_ordered": 1}
+    error = w.only_record().error
+    assert error is not None and re.search(r"(?<![\d.])400 s\b", error["Message"]), error["Message"]
+
+
+def test_the_operator_s_reconcile_of_an_open_record_holds_it_for_a_minute_while_it_asks_cas():
+    w = world(reconcile_list_lag_seconds=300)
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()
+    seen: list[float | None] = []
+    listing = w.backend.find
+
+    def find(domains: Any, creds: Any) -> Any:
+        seen.append(w.only_record().swept_until)
+        return listing(domains, creds)
+
+    w.backend.find = find  # type: ignore[method-assign]
+    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "unresolved"
+    assert seen == [w.clock.now + 60.0]
+
+
+# --- what the sweep logs -------------------------------------------------------------------------------------
+
+def _events(out: str, event: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("event") == event]
+
+
+def test_the_sweep_logs_one_summary_line_with_what_it_did_and_how_long_it_took(capsys):
+    from casrelay.flows.sweep import Sweeper
+
+    w = world()
+    _one_open_record(w)
+    ticks = iter([100.0])
+    sweeper = Sweeper(w.ledger, w.ledger.config, w.delivery, w.reconciler, 10000, clock=w.clock,
+                      monotonic=lambda: next(ticks, 101.2345678))
+    capsys.readouterr()
+    sweeper.run(ENOUGH)
+    [line] = _events(capsys.readouterr().out, "sweep.summary")
+    assert line["level"] == "INFO" and line["trigger"] == "timer" and line["seen"] == 1
+    assert line["counts"] == {"delivered": 1} and line["remaining"] == 0 and line["stopped_early"] is False
+    assert line["latency_ms"] == 1234.6 and "error" not in line
+
+
+def test_a_sweep_with_the_ledger_down_logs_its_summary_as_a_warning_naming_the_store_error(capsys):
+    store = FlakyStore()
+    w = world(store=store)
+    store.failing.add("scan_open")
+    capsys.readouterr()
+    w.sweeper.run(ENOUGH)
+    [line] = _events(capsys.readouterr().out, "sweep.summary")
+    assert line["level"] == "WARNING" and line["error"] == "StoreUnavailable" and line["remaining"] == -1
+
+
+def test_a_sweep_whose_recount_after_the_purge_failed_says_the_remaining_count_is_unknown():
+    store = FlakyStore()
+    w = world(store=store)
+    purge = store.purge_expired
+
+    def purge_then_fail_the_next_read(now: float, limit: int) -> int:
+        done = purge(now, limit)
+        store.failing_once.add("scan_open")
+        return done
+
+    store.purge_expired = purge_then_fail_the_next_read  # type: ignore[method-assign]
+    summary = w.sweeper.run(ENOUGH)
+    assert summary["Remaining"] == -1 and "StoreUnavailable" in summary["Error"]
+
+
+def test_a_damaged_row_the_sweep_meets_is_logged_as_an_error_under_its_key(tmp_path, capsys):
+    import sqlite3
+
+    from casrelay.ledger import open_store
+
+    store = open_store(f"sqlite://{tmp_path}/ledger.sqlite3")
+    w = world(store=store)
+    _one_open_record(w)
+    key = w.only_record().key
+    with sqlite3.connect(f"{tmp_path}/ledger.sqlite3") as db:
+        db.execute("UPDATE ledger SET data = 'not json' WHERE key = ?", (key,))
+    capsys.readouterr()
+    assert w.sweeper.run(ENOUGH)["Counts"] == {"damaged": 1}
+    [line] = _events(capsys.readouterr().out, "ledger.damaged")
+    assert line["level"] == "ERROR" and line["key"] == key
+    store.close()
+
+
+def test_a_bug_on_one_record_is_logged_as_an_internal_error_under_its_key_with_the_exception_type(capsys):
+    w = world(reconcile_list_lag_seconds=300)
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()
+    w.backend.list_error = ZeroDivisionError("a bug in the listing")
+    capsys.readouterr()
+    assert w.sweeper.run(ENOUGH)["Counts"] == {"error": 1}
+    [line] = _events(capsys.readouterr().out, "internal.error")
+    assert line["level"] == "ERROR" and line["key"] == w.only_record().key and line["where"] == "ZeroDivisionError"
+
+
+def test_a_record_the_ledger_fails_on_is_logged_as_a_warning_under_its_key_with_the_store_error(capsys):
+    store = FlakyStore()
+    w = world(store=store, reconcile_list_lag_seconds=300)
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()
+    store.failing.add("replace")
+    capsys.readouterr()
+    assert w.sweeper.run(ENOUGH)["Counts"] == {"ledger_error": 1}
+    [line] = _events(capsys.readouterr().out, "sweep.ledger_failed")
+    assert line["level"] == "WARNING" and line["key"] == w.only_record().key and line["reason"] == "StoreUnavailable"
+
+
+def test_parking_a_record_is_logged_as_an_error_under_its_key_with_its_names_tries_and_why(capsys):
+    w = world(reconcile_list_lag_seconds=300, sweep_max_tries=1)
+    w.backend.answers = [cas_outcome_unknown("read timeout")]
+    with pytest.raises(CasOutcomeUnknown):
+        w.place()
+    capsys.readouterr()
+    assert w.sweeper.run(ENOUGH)["Counts"] == {"parked": 1}
+    [line] = _events(capsys.readouterr().out, "sweep.parked")
+    assert line["level"] == "ERROR" and line["key"] == w.only_record().key and line["sweeps"] == 1
+    assert line["domains"] == ["a.example.com"] and "too early" in line["reason"]

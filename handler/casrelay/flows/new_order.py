@@ -28,7 +28,7 @@ from ..errors import (
     cas_outcome_unknown,
     precheck_no_package,
 )
-from ..ledger import ORDERED, Ledger, LedgerConfig, LedgerRecord, guard
+from ..ledger import FAILED, ORDERED, Ledger, LedgerConfig, LedgerRecord, guard
 from ..ledger.key import key_tags
 from ..order import Order
 from ..ordering import OrderingBackend, PlacedOrder
@@ -124,7 +124,11 @@ class NewOrder:
         guard.attempt(lambda: self.ledger.release(record), record.key, event="ledger.release_failed")
 
     def _refused(self, current: LedgerRecord, err: RelayError) -> None:
-        current = guard.settle(lambda: self.ledger.failed(current, stored_error(err)), current.key, fallback=current)
+        value = stored_error(err)
+        # If the ledger cannot record the refusal, the sinks still get it, with CAS's code: the fallback is the
+        # record the write would have made (its later delivery note may still land it in the ledger).
+        refused = current.evolve(state=FAILED, error=value, claim_token=None, claim_expires_at=None)
+        current = guard.settle(lambda: self.ledger.failed(current, value), current.key, fallback=refused)
         self.delivery.push_failed(current)
 
     def _orphan(self, current: LedgerRecord, placed: PlacedOrder, order: Order) -> Delivered:

@@ -102,7 +102,7 @@ class PlaceOnce:
             if not (will_retry_in_progress and isinstance(err, OrderInProgress)):
                 _log_failed(record, err, order, key, started)
             raise
-        _log_placed(record, done, started)
+        _log_placed(record, done, key, started)
         return done
 
     def _place(self, record: OrderRecord, context: Any, order: Order, key: str) -> Delivered:
@@ -154,11 +154,13 @@ def _log_failed(record: OrderRecord, err: RelayError, order: Order | None, key: 
     log.metric("orders", 1, outcome=outcome, trigger=record.trigger, code=err.code)
 
 
-def _log_placed(record: OrderRecord, done: Delivered, started: float) -> None:
+def _log_placed(record: OrderRecord, done: Delivered, key: str | None, started: float) -> None:
+    """``key`` is the order's own: an order the ledger could not save (``done.record`` is None) is logged
+    under it too."""
     rec = done.record
     outcome = "duplicate" if done.duplicate else "placed"
     log.emit(
-        f"order.{outcome}", trigger=record.trigger, message_id=record.message_id, key=rec.key if rec else None,
+        f"order.{outcome}", trigger=record.trigger, message_id=record.message_id, key=rec.key if rec else key,
         domains=done.document["Domains"], product=done.document["ProductCode"], outcome=outcome,
         order_id=done.document["OrderIdString"], cas_request_id=done.document["RequestId"],
         pending_sinks=list(done.pending_sinks) or None, email=rec.order.get("email") if rec else None,

@@ -157,7 +157,12 @@ class Sweeper:
         """The operator's ``ledger_admin reconcile``: the sweep's own flow, parked records included."""
         if record.state == UNKNOWN and record.parked_at is not None:
             taken = self.ledger.take_for_sweep(record, 60.0)
-            return "skipped" if taken is None else self._reconcile(taken, creds)
+            if taken is None:
+                return "skipped"
+            try:
+                return self._reconcile(taken, creds)
+            finally:
+                self.ledger.end_sweep(taken)  # as sweep_one does: the lease must not outlive this try
         return self.sweep_one(record, creds)
 
     def _reconcile(self, record: LedgerRecord, creds: Credentials | None) -> str:

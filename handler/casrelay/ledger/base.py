@@ -161,9 +161,9 @@ class Ledger:
             state = DELIVERED if record.state == ORDERED and settled else record.state
             if deliveries == record.deliveries and state == record.state and settled == record.settled:
                 return record
-            expires_at = record.expires_at
-            if settled and record.state != UNKNOWN:
-                expires_at = now + self.config.retention_seconds
+            # Retention runs only while every sink has the current message; a sink added since (or one that
+            # lost it) stops the clock again, so the record cannot expire before that sink has it.
+            expires_at = now + self.config.retention_seconds if settled and record.state != UNKNOWN else None
             try:
                 return self._write(record, deliveries=deliveries, state=state, settled=settled,
                                    expires_at=expires_at)
