@@ -142,10 +142,6 @@ ENTRIES = [
         "Equivalent: the reason is shown only through reason.lower(), and 'NO VALID SIGNATURE'.lower() is "
         "the original text. It is also unreachable, as for the XX-wrapped mutant: with no secret, verify is "
         "never called.")),
-    Explanation("auth.py", "WebhookVerifier.verify", "hook.verify(text, subset, json_parse=None)", (
-        "Equivalent: standardwebhooks 1.1.0 (pinned in handler/requirements.txt) reads json_parse only as "
-        "'if json_parse:', and None is falsy like False. The return value is ignored anyway. Only json_parse=True "
-        "(mutants killed) changes the outcome, by refusing a signed form body.")),
     Explanation("auth.py", "WebhookVerifier.verify", 'if "XXtimestampXX" in reason.lower():',
                 _BREAK_IS_SHORTCUT),
     Explanation("auth.py", "WebhookVerifier.verify", 'if "TIMESTAMP" in reason.lower():', _BREAK_IS_SHORTCUT),
