@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                            throttle_retry_after_ms=args.retry_after_ms, list_lag_seconds=args.list_lag,
                            tls=args.tls, verbose=args.verbose)
     emulator.start()
-    for line in _banner(emulator):
-        print(line, flush=True)
-    emulator.serve_until_interrupted()
+    try:
+        for line in _banner(emulator):
+            print(line, flush=True)
+        emulator.serve_until_interrupted()
+    except KeyboardInterrupt:  # a SIGTERM between the banner and the serving loop: stop all the same
+        emulator.stop()
     return 0
