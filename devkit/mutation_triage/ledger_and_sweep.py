@@ -17,6 +17,15 @@ _DAMAGED_TEXT = (
     "raise RecordUnreadable(key), which carries its own message, or list the key as damaged (the sweep logs the "
     "key); the type is what every caller tests")
 
+_CLAIM_IS_CLEAN = (
+    "equivalent since 9236a7e: the record given here is the attempted claim (for failed(), also an unknown "
+    "record), and a claim never carries deliveries, settled=True or an expiry: only Ledger.delivered writes them, "
+    "and it is never given a claim now that a refusal whose ledger write failed is pushed from the record the "
+    "write would have made (its delivery note loses the version race and writes nothing); an unknown record's "
+    "expires_at is None (unknown() and a lapse clear it, delivered() never sets it on one). The reset writes the "
+    "value already there. (Before 9236a7e this was reachable, and tests/unit/test_mutation_kills_ledger.py's "
+    "'unrecorded refusal' tests killed it; they stay as regression tests of that path.)")
+
 ENTRIES = [
     # --- flows/reconcile.py ------------------------------------------------------------------------------------
     Explanation(
@@ -238,4 +247,32 @@ ENTRIES = [
                 _SQL_CASE),
     Explanation("ledger/persistence/sqlite.py", "SqliteStore.purge_expired", "AND EXPIRES_AT < ? AND OPEN = 0 LIMIT ?",
                 _SQL_CASE),
+    # --- confirmed after the run: the sweep's lease, and claims that are always clean -------------------
+    Explanation(
+        "flows/sweep.py", "Sweeper.reconcile_now", "if record.state == UNKNOWN or record.parked_at is not None",
+        "equivalent since reconcile_now gives its lease back (commit 9236a7e): for an unparked unknown record both "
+        "branches take it for 60 s, reconcile it and end the lease (sweep_one's only other check, a live claim, "
+        "does not apply to an unknown record), and no record other than an unknown one carries parked_at "
+        "(ordered() and failed() clear it, a claim never has it)"),
+    Explanation(
+        "ledger/base.py", "Ledger._lapsed", 'note="the claim lapsed after the CAS call was sent",',
+        original='expires_at=None, note="the claim lapsed after the CAS call was sent"', reason=_CLAIM_IS_CLEAN),
+    Explanation(
+        "ledger/base.py", "Ledger._lapsed", "settled=False, call_ended_at=current.claim_expires_at or now)",
+        original="deliveries={}, settled=False, call_ended_at=", reason=_CLAIM_IS_CLEAN),
+    Explanation(
+        "ledger/base.py", "Ledger._lapsed", "deliveries={}, call_ended_at=current.claim_expires_at or now)",
+        original="deliveries={}, settled=False, call_ended_at=", reason=_CLAIM_IS_CLEAN),
+    Explanation(
+        "ledger/base.py", "Ledger.unknown", "settled=False, expires_at=None, note=note, call_ended_at=self._clock())",
+        original="deliveries={}, settled=False, expires_at=None", reason=_CLAIM_IS_CLEAN),
+    Explanation(
+        "ledger/base.py", "Ledger.unknown", "deliveries={}, expires_at=None, note=note, call_ended_at=self._clock())",
+        original="deliveries={}, settled=False, expires_at=None", reason=_CLAIM_IS_CLEAN),
+    Explanation(
+        "ledger/base.py", "Ledger.unknown", "deliveries={}, settled=False, note=note, call_ended_at=self._clock())",
+        original="deliveries={}, settled=False, expires_at=None", reason=_CLAIM_IS_CLEAN),
+    Explanation(
+        "ledger/base.py", "Ledger.failed", "deliveries={}, settled=False, parked_at=None, note=note, )",
+        original="parked_at=None, note=note, expires_at=None)", reason=_CLAIM_IS_CLEAN),
 ]

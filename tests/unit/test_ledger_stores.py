@@ -93,3 +93,87 @@ def test_unknown_store_scheme_is_a_config_error_naming_the_variable():
         open_store("postgres://x")
     with pytest.raises(StoreConfigError, match="absolute path"):
         open_store("sqlite://relative.db")
+
+
+# --- the index of calls that are out (reconciliation's rivals) ----------------------------------------------------
+
+def _out(key: str, domains: list[str], state: str = CLAIMED, version: int = 1, **kw) -> LedgerRecord:
+    kw.setdefault("attempted_at", 100.0)
+    return _rec(key, state, version, order={"domains": domains, "product": "digicert-free-1-free"}, **kw)
+
+
+def test_every_call_that_is_out_for_the_same_names_is_found_however_many_records_are_open(store):
+    for i in range(1200):  # a backlog of open orders for other names, all older than the two calls out
+        store.create(_rec(f"key:backlog-{i:04d}", ORDERED, order_id=10_000 + i, updated_at=1.0,
+                          order={"domains": [f"n{i}.example.com"], "product": "digicert-free-1-free"}))
+    store.create(_out("key:a", ["a.example.com", "b.example.com"], updated_at=5000.0))
+    store.create(_out("key:b", ["B.example.com", "a.example.com"], UNKNOWN, updated_at=6000.0))
+    store.create(_rec("key:other-product", CLAIMED, attempted_at=100.0, updated_at=6000.0,
+                      order={"domains": ["a.example.com", "b.example.com"], "product": "x"}))
+    store.create(_out("key:fewer-names", ["a.example.com"], updated_at=6000.0))
+    store.create(_out("key:not-sent", ["a.example.com", "b.example.com"], attempted_at=None))
+    probe = _out("key:probe", ["b.example.com", "a.example.com"])
+    assert sorted(r.key for r in store.calls_out(probe.names_key)) == ["key:a", "key:b"]
+
+
+def test_a_call_leaves_the_index_once_its_order_id_is_recorded_or_its_record_is_deleted(store):
+    store.create(_out("key:a", ["a.example.com"]))
+    store.create(_out("key:b", ["a.example.com"], UNKNOWN))
+    names = _out("probe", ["a.example.com"]).names_key
+    assert store.replace(_out("key:a", ["a.example.com"], ORDERED, version=2, order_id=7), expected_version=1)
+    assert store.delete("key:b", expected_version=1)
+    assert store.calls_out(names) == []
+    assert store.create(_out("key:b", ["a.example.com"]))  # the same key ordered again is out again
+    assert [r.key for r in store.calls_out(names)] == ["key:b"]
+
+
+def test_a_failed_refusal_is_no_rival(store):
+    store.create(_out("key:a", ["a.example.com"]))
+    store.replace(_out("key:a", ["a.example.com"], FAILED, version=2), expected_version=1)
+    assert store.calls_out(_out("probe", ["a.example.com"]).names_key) == []
+
+
+def test_a_ledger_written_before_the_rivals_index_is_migrated_so_its_calls_out_are_found(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE ledger (key TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, "
+                       "order_id INTEGER, expires_at REAL, data TEXT NOT NULL, open INTEGER NOT NULL DEFAULT 1, "
+                       "updated_at REAL NOT NULL DEFAULT 0)")
+    for record in (_out("key:a", ["a.example.com"], UNKNOWN), _out("key:b", ["a.example.com"], ORDERED, order_id=3)):
+        conn.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, 1, 0)",
+                     (record.key, record.version, record.state, record.order_id, None, record.to_json()))
+    conn.commit()
+    conn.close()
+    store = open_store(f"sqlite://{path}")
+    assert [r.key for r in store.calls_out(_out("probe", ["a.example.com"]).names_key)] == ["key:a"]
+    store.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_damaged_rival_stops_the_lookup_rather_than_being_skipped(kind, tmp_path, request):
+    from casrelay.ledger.exceptions import RecordUnreadable
+
+    record = _out("key:a", ["a.example.com"])
+    if kind == "sqlite":
+        store = open_store(f"sqlite://{tmp_path}/l.sqlite3")
+        store.create(record)
+        store._run("UPDATE ledger SET data = '{' WHERE key = ?", ("key:a",))
+    else:
+        store = open_store(request.getfixturevalue("redis_url"))
+        store.create(record)
+        store._client.hset("casrelay:ledger:key:a", "d", "{")
+    with pytest.raises(RecordUnreadable):
+        store.calls_out(record.names_key)
+    store.close()
+
+
+def test_a_redis_rival_that_redis_expired_is_dropped_from_its_set(redis_url):
+    store = open_store(redis_url)
+    record = _out("key:a", ["a.example.com"])
+    store.create(record)
+    store._client.delete("casrelay:ledger:key:a")
+    assert store.calls_out(record.names_key) == []
+    assert store._client.smembers("casrelay:calls-out:" + record.names_key) == set()
+    store.close()

@@ -272,11 +272,14 @@ def test_redis_forgets_a_record_when_its_retention_ends(redis_url):
     import time
 
     store = open_store(redis_url)
+    ends = time.time() + 1.0  # long enough for the first read to come before it on a busy machine
     store.create(LedgerRecord(key="short", payload_hash="h", state=DELIVERED, order_id=11, settled=True,
-                              expires_at=time.time() + 0.3))
+                              expires_at=ends))
     store.create(LedgerRecord(key="kept", payload_hash="h", state=UNKNOWN))
-    assert store.get("short") is not None
-    time.sleep(0.6)
+    assert store.get("short") is not None and store.find_by_order_id(11) == "short"
+    while (store.get("short") is not None or store.find_by_order_id(11) is not None) and time.time() < ends + 5:
+        time.sleep(0.05)
+    assert time.time() >= ends  # not before its retention ended
     assert store.get("short") is None and store.find_by_order_id(11) is None
     assert store.get("kept") is not None
     store.close()
@@ -310,13 +313,13 @@ def test_an_unknown_outcome_reads_back_from_every_store_unsettled_no_sink_has_be
 
 # --- a refusal the ledger could not record --------------------------------------------------------------
 #
-# When CAS refuses and the ``failed`` write fails, the flow pushes the refusal from the claim it holds, and
-# the sinks' confirmations are noted on that claim: today a claim then carries deliveries, ``settled`` and a
-# retention expiry (see the xfail test of that in test_mutation_kills_delivery.py). Whatever comes of that
-# claim next must not inherit them: an outcome that may have placed an order must never expire, and a
-# message no sink has seen must not read as delivered.
+# When CAS refuses and the ``failed`` write fails, the flow still pushes the refusal. Before 9236a7e it pushed
+# it from the claim and noted the sinks' confirmations on that claim, which then carried deliveries,
+# ``settled`` and a retention expiry. Whatever comes of that claim next (a lapse, a take-over and a timed-out
+# call, a second refusal) must read back as what it is: an outcome that may have placed an order never
+# expires, and a message no sink has seen does not read as delivered.
 
-def _refusal_noted_on_the_claim(w: Any, store: Any, *, attempted: bool) -> None:
+def _refusal_the_ledger_could_not_record(w: Any, store: Any, *, attempted: bool) -> None:
     from casrelay.errors import RelayError, cas_refused
 
     store.failing_once.add("replace:failed")
@@ -344,9 +347,9 @@ class _Enough:
         return 60_000
 
 
-def test_a_lapsed_claim_that_carried_a_refusal_s_deliveries_becomes_an_unknown_outcome_that_never_expires():
+def test_a_lapsed_claim_after_a_refusal_the_ledger_could_not_record_is_an_unknown_outcome_that_never_expires():
     w, store = _flaky_world()
-    _refusal_noted_on_the_claim(w, store, attempted=True)
+    _refusal_the_ledger_could_not_record(w, store, attempted=True)
     assert w.sweeper.run(_Enough())["Counts"] == {"unresolved": 1}
     back = w.only_record()
     assert back.state == UNKNOWN and back.expires_at is None
@@ -354,11 +357,11 @@ def test_a_lapsed_claim_that_carried_a_refusal_s_deliveries_becomes_an_unknown_o
     assert not back.expired(w.clock.now + 10 * 3600)
 
 
-def test_a_timed_out_call_on_a_claim_taken_over_from_a_noted_refusal_is_an_unknown_outcome_that_never_expires():
+def test_a_timed_out_call_on_a_claim_taken_over_after_an_unrecorded_refusal_is_an_unknown_outcome_never_expiring():
     from casrelay.errors import CasOutcomeUnknown, cas_outcome_unknown
 
     w, store = _flaky_world(precheck_quota=True)
-    _refusal_noted_on_the_claim(w, store, attempted=False)
+    _refusal_the_ledger_could_not_record(w, store, attempted=False)
     w.backend.remaining = 10
     w.backend.answers = [cas_outcome_unknown("read timeout")]
     with pytest.raises(CasOutcomeUnknown):
@@ -369,13 +372,13 @@ def test_a_timed_out_call_on_a_claim_taken_over_from_a_noted_refusal_is_an_unkno
     assert not back.expired(w.clock.now + 10 * 3600)
 
 
-def test_a_refusal_on_a_claim_taken_over_from_a_noted_refusal_never_expires_while_a_sink_lacks_it():
+def test_a_refusal_on_a_claim_taken_over_after_an_unrecorded_refusal_never_expires_while_a_sink_lacks_it():
     from casrelay.errors import RelayError
     from tests.flow_support import RecordingSink, sink_down
 
     good, down = RecordingSink("good"), RecordingSink("bad")
     w, store = _flaky_world(precheck_quota=True, sinks=[good, down])
-    _refusal_noted_on_the_claim(w, store, attempted=False)
+    _refusal_the_ledger_could_not_record(w, store, attempted=False)
     w.delivery.sinks = [good, sink_down("bad")]
     with pytest.raises(RelayError):
         w.place()  # takes the lapsed claim over and is refused again; "bad" is down now

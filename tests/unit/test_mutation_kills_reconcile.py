@@ -283,9 +283,6 @@ def test_a_ledger_that_fails_while_adopting_leaves_the_record_unresolved_and_say
     assert line["key"] == "auto:a" and line["reason"] == "StoreUnavailable"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Ledger.rivals reads only the 1000 OLDEST open records (scan_open, "
-                   "oldest first), so behind a backlog of 1000 open records (orders a down sink has not taken) the "
-                   "newest rivals, the ones whose paid call is out now, are never looked at and their order is adopted")
 def test_a_rival_whose_call_is_out_contests_the_order_even_behind_a_backlog_of_a_thousand_open_records():
     clock = Clock()
     ledger = _ledger(clock)

@@ -233,12 +233,20 @@ def test_the_operator_s_reconcile_of_an_open_record_gives_it_back_to_the_sweep_a
     assert w.sweeper.run(ENOUGH)["Counts"] == {"unresolved": 1}
 
 
-def test_the_operator_s_reconcile_keeps_others_off_a_parked_record_for_no_more_than_a_minute():
+def test_the_operator_s_reconcile_of_a_parked_record_holds_it_for_a_minute_while_it_asks_cas():
     w = world(reconcile_list_lag_seconds=300, sweep_max_tries=1)
     _parked(w)
+    seen: list[float | None] = []
+    listing = w.backend.find
+
+    def find(domains: Any, creds: Any) -> Any:
+        seen.append(w.only_record().swept_until)
+        return listing(domains, creds)
+
+    w.backend.find = find  # type: ignore[method-assign]
     assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "still_parked"
-    w.clock.now += 60
-    assert w.sweeper.reconcile_now(w.only_record(), CREDS) == "still_parked"
+    assert seen == [w.clock.now + 60.0]
+    assert w.only_record().swept_until is None  # given back when the operator's try is over
 
 
 def test_the_operator_can_reconcile_a_parked_record_again_right_after_a_try_that_could_not_settle_it():

@@ -226,14 +226,11 @@ class Ledger:
         """Stop reconciling ``record``: it waits for an operator, and its unknown message goes out once."""
         return self._write(record, parked_at=self._clock(), deliveries={}, settled=False)
 
-    def rivals(self, record: LedgerRecord, limit: int = 1000) -> list[LedgerRecord]:
+    def rivals(self, record: LedgerRecord) -> list[LedgerRecord]:
         """Other keys for the same names and product whose paid call may be out or unaccounted for (an attempt
-        marked, no OrderId recorded): an order CAS lists may be theirs as much as ``record``'s."""
-        want = (sorted(record.order.get("domains", [])), record.order.get("product"))
-        found, _damaged = self.store.scan_open(self._clock(), limit)
-        return [r for r in found if r.key != record.key and r.attempted_at is not None and r.order_id is None
-                and r.state in (CLAIMED, UNKNOWN)
-                and (sorted(r.order.get("domains", [])), r.order.get("product")) == want]
+        marked, no OrderId recorded): an order CAS lists may be theirs as much as ``record``'s. All of them,
+        from the store's index: a bounded scan of the open records would miss the newest behind a backlog."""
+        return [r for r in self.store.calls_out(record.names_key) if r.key != record.key and r.call_out]
 
     def purge_expired(self, limit: int) -> int:
         return self.store.purge_expired(self._clock(), limit)

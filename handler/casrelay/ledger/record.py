@@ -25,6 +25,7 @@ version is the one the writer read.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -144,6 +145,20 @@ class LedgerRecord:
         if self.state == UNKNOWN:
             return ("unknown", self.parked_at is not None)
         return (self.state,)
+
+    @property
+    def names_key(self) -> str:
+        """The names and product this record orders, as one short string: reconciliation asks the store for
+        every other key with the same one, so the store indexes it (``rival_of``)."""
+        domains = sorted({str(d).lower() for d in self.order.get("domains", [])})
+        text = json.dumps([self.order.get("product"), domains], separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @property
+    def call_out(self) -> bool:
+        """The paid call may have left and no OrderId is recorded: an order CAS lists for these names may be
+        this record's. Such records are what ``Ledger.rivals`` must see, however many other records are open."""
+        return self.attempted_at is not None and self.order_id is None and self.state in (CLAIMED, UNKNOWN)
 
     @property
     def open(self) -> bool:

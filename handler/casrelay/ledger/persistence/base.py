@@ -45,6 +45,12 @@ class LedgerStore(ABC):
         ``limit``; and the keys of damaged records met on the way. For the sweep, not the hot path."""
 
     @abstractmethod
+    def calls_out(self, names_key: str) -> list[LedgerRecord]:
+        """Every record with ``names_key`` whose paid call may be out (``LedgerRecord.call_out``), without a
+        limit: reconciliation must never miss one, or it could adopt that key's order for another key. The
+        stores index them, so the cost follows how many are out for these names, not the ledger's size."""
+
+    @abstractmethod
     def purge_expired(self, now: float, limit: int) -> int:
         """Delete up to ``limit`` records whose retention ended before ``now``; return how many. Stores whose
         records expire by themselves (Redis) return 0."""

@@ -62,6 +62,10 @@ class MemoryStore(LedgerStore):
             found = [r for r in self._records.values() if r.open and r.updated_at <= before]
         return sorted(found, key=lambda r: (r.updated_at, r.key))[:limit], []
 
+    def calls_out(self, names_key: str) -> list[LedgerRecord]:
+        with self._lock:
+            return [r for r in self._records.values() if r.call_out and r.names_key == names_key]
+
     def purge_expired(self, now: float, limit: int) -> int:
         with self._lock:
             gone = [k for k, r in self._records.items() if r.expired(now) and not r.open][:limit]

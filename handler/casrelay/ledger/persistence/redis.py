@@ -4,7 +4,9 @@ Each record is a hash (``v`` = version, ``d`` = JSON) and each conditional write
 script, which Redis runs atomically: no WATCH/MULTI round trips and no window between the check
 and the write. Records that may be forgotten carry a Redis expiry; ``unknown`` records carry none.
 The same script keeps a sorted set of the open records, scored by their last write, which is the
-sweep's work list: so a sweep reads what needs work, not every key.
+sweep's work list: so a sweep reads what needs work, not every key; and a set per names key of the
+records whose paid call may be out, which reconciliation reads for rivals (the hash's ``r`` field
+names that set, so a delete can leave it too).
 """
 
 from __future__ import annotations
@@ -19,23 +21,27 @@ from .base import LedgerStore
 PREFIX = "casrelay:ledger:"
 ORDER_PREFIX = "casrelay:order:"
 OPEN_SET = "casrelay:open"
+CALLS_OUT_PREFIX = "casrelay:calls-out:"
 
 _WRITE_TAIL = """
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'r', KEYS[4])
 if ARGV[4] == '' then redis.call('PERSIST', KEYS[1]) else redis.call('PEXPIREAT', KEYS[1], ARGV[4]) end
 if ARGV[5] ~= '' then
   redis.call('SET', KEYS[2], ARGV[6])
   if ARGV[4] == '' then redis.call('PERSIST', KEYS[2]) else redis.call('PEXPIREAT', KEYS[2], ARGV[4]) end
 end
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6]) else redis.call('ZREM', KEYS[3], ARGV[6]) end
+if ARGV[9] == '1' then redis.call('SADD', KEYS[4], ARGV[6]) else redis.call('SREM', KEYS[4], ARGV[6]) end
 return 1
 """
 _CREATE = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n" + _WRITE_TAIL
 _REPLACE = "if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end\n" + _WRITE_TAIL
 _DELETE = """
 if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+local rivals = redis.call('HGET', KEYS[1], 'r')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+if rivals then redis.call('SREM', rivals, ARGV[2]) end
 return 1
 """
 
@@ -63,10 +69,10 @@ class RedisStore(LedgerStore):
         order_key = f"{ORDER_PREFIX}{record.order_id}" if record.order_id is not None else f"{ORDER_PREFIX}-"
         expires = "" if record.expires_at is None else str(int(record.expires_at * 1000))
         return (
-            [PREFIX + record.key, order_key, OPEN_SET],
+            [PREFIX + record.key, order_key, OPEN_SET, CALLS_OUT_PREFIX + record.names_key],
             ["" if expected is None else str(expected), str(record.version), record.to_json(), expires,
              "" if record.order_id is None else "1", record.key, "1" if record.open else "0",
-             repr(record.updated_at)],
+             repr(record.updated_at), "1" if record.call_out else "0"],
         )
 
     @staticmethod
@@ -130,6 +136,24 @@ class RedisStore(LedgerStore):
         if gone:
             self._call(self._client.zrem, OPEN_SET, *gone)
         return records, damaged
+
+    def calls_out(self, names_key: str) -> list[LedgerRecord]:
+        members = self._call(self._client.smembers, CALLS_OUT_PREFIX + names_key)
+        names = sorted(k.decode() if isinstance(k, bytes) else str(k) for k in members)
+        if not names:
+            return []
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.hget(PREFIX + name, "d")
+        out, gone = [], []
+        for name, data in zip(names, self._call(pipe.execute), strict=True):
+            if not data:
+                gone.append(name)  # expired by Redis with its call still marked out: drop it from the set
+                continue
+            out.append(self._decode(name, data))  # a damaged rival stops reconciliation: it may own the order
+        if gone:
+            self._call(self._client.srem, CALLS_OUT_PREFIX + names_key, *gone)
+        return out
 
     def purge_expired(self, now: float, limit: int) -> int:
         return 0  # every record that may be forgotten carries a Redis expiry

@@ -6,7 +6,8 @@ when it runs in FC with this store. Conditional writes are single statements (``
 
 Besides the record's JSON, each row keeps the columns the queries need: ``order_id`` (reconciliation
 never adopts one order for two keys), ``open`` and ``updated_at`` (the sweep's work list, oldest
-first) and ``expires_at`` (the sweep's purge). Expired rows are purged by the sweep, never on the
+first), ``expires_at`` (the sweep's purge) and ``call_out`` (the names key of a record whose paid call
+may be out, NULL otherwise: reconciliation's rivals). Expired rows are purged by the sweep, never on the
 order path.
 """
 
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     expires_at REAL,
     data TEXT NOT NULL,
     open INTEGER NOT NULL DEFAULT 1,
-    updated_at REAL NOT NULL DEFAULT 0
+    updated_at REAL NOT NULL DEFAULT 0,
+    call_out TEXT
 );
 CREATE INDEX IF NOT EXISTS ledger_order_id ON ledger(order_id);
 CREATE INDEX IF NOT EXISTS ledger_state ON ledger(state);
@@ -39,6 +41,7 @@ CREATE INDEX IF NOT EXISTS ledger_state ON ledger(state);
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS ledger_open ON ledger(open, updated_at);
 CREATE INDEX IF NOT EXISTS ledger_expires ON ledger(expires_at) WHERE expires_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ledger_call_out ON ledger(call_out) WHERE call_out IS NOT NULL;
 """
 
 
@@ -57,7 +60,7 @@ def _set_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
 
 def _row(record: LedgerRecord) -> tuple[object, ...]:
     return (record.version, record.state, record.order_id, record.expires_at, record.to_json(),
-            1 if record.open else 0, record.updated_at)
+            1 if record.open else 0, record.updated_at, record.names_key if record.call_out else None)
 
 
 class SqliteStore(LedgerStore):
@@ -77,20 +80,26 @@ class SqliteStore(LedgerStore):
 
     @staticmethod
     def _migrate(conn: sqlite3.Connection) -> None:
-        """A ledger written before the sweep existed lacks ``open``/``updated_at``: add and fill them, so
-        the sweep sees the records that were already waiting."""
+        """Bring a ledger written by an earlier version up to date, filling the new columns from each row's
+        JSON: one written before the sweep lacks ``open``/``updated_at`` (the sweep must see what was already
+        waiting), one written before the rivals index lacks ``call_out`` (reconciliation must see every
+        call that is out)."""
         columns = {row[1] for row in conn.execute("PRAGMA table_info(ledger)")}
-        if "open" in columns:
+        if "open" in columns and "call_out" in columns:
             return
-        conn.execute("ALTER TABLE ledger ADD COLUMN open INTEGER NOT NULL DEFAULT 1")
-        conn.execute("ALTER TABLE ledger ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
+        if "open" not in columns:
+            conn.execute("ALTER TABLE ledger ADD COLUMN open INTEGER NOT NULL DEFAULT 1")
+            conn.execute("ALTER TABLE ledger ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
+        if "call_out" not in columns:
+            conn.execute("ALTER TABLE ledger ADD COLUMN call_out TEXT")
         for key, data in conn.execute("SELECT key, data FROM ledger").fetchall():
             try:
                 record = LedgerRecord.from_json(data)
             except DamagedRecord:
                 continue  # stays open, so the sweep reports it
-            conn.execute("UPDATE ledger SET open = ?, updated_at = ? WHERE key = ?",
-                         (1 if record.open else 0, record.updated_at, key))
+            conn.execute("UPDATE ledger SET open = ?, updated_at = ?, call_out = ? WHERE key = ?",
+                         (1 if record.open else 0, record.updated_at,
+                          record.names_key if record.call_out else None, key))
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -122,8 +131,8 @@ class SqliteStore(LedgerStore):
 
     def create(self, record: LedgerRecord) -> bool:
         cur = self._run(
-            "INSERT OR IGNORE INTO ledger (version, state, order_id, expires_at, data, open, updated_at, key) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO ledger (version, state, order_id, expires_at, data, open, updated_at, call_out, "
+            "key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*_row(record), record.key),
         )
         return cur.rowcount == 1
@@ -131,7 +140,7 @@ class SqliteStore(LedgerStore):
     def replace(self, record: LedgerRecord, expected_version: int) -> bool:
         cur = self._run(
             "UPDATE ledger SET version = ?, state = ?, order_id = ?, expires_at = ?, data = ?, open = ?, "
-            "updated_at = ? WHERE key = ? AND version = ?",
+            "updated_at = ?, call_out = ? WHERE key = ? AND version = ?",
             (*_row(record), record.key, expected_version),
         )
         return cur.rowcount == 1
@@ -168,6 +177,13 @@ class SqliteStore(LedgerStore):
         rows = self._run("SELECT key, data FROM ledger WHERE open = 1 AND updated_at <= ? "
                          "ORDER BY updated_at, key LIMIT ?", (before, limit)).fetchall()
         return self._read(rows)
+
+    def calls_out(self, names_key: str) -> list[LedgerRecord]:
+        rows = self._run("SELECT key, data FROM ledger WHERE call_out = ? ORDER BY key", (names_key,)).fetchall()
+        records, damaged = self._read(rows)
+        if damaged:
+            raise RecordUnreadable(damaged[0])  # it may own the order: reconciliation must stop, not skip it
+        return records
 
     def purge_expired(self, now: float, limit: int) -> int:
         cur = self._run("DELETE FROM ledger WHERE key IN (SELECT key FROM ledger WHERE expires_at IS NOT NULL "
