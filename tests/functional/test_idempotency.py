@@ -215,7 +215,8 @@ def test_the_ledger_being_down_before_the_call_orders_nothing(client, embedded, 
     def down(*args, **kwargs):
         raise StoreUnavailable("redis went away")
 
-    monkeypatch.setattr(relay.ledger.store, "get", down)
+    for operation in ("get", "create", "replace", "delete"):
+        monkeypatch.setattr(relay.ledger.store, operation, down)
     res = client.request(ORDER)
     assert res["statusCode"] == 503 and _code(res) == "LedgerUnavailable"
     assert embedded.emulator.orders() == []

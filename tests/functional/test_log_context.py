@@ -1,7 +1,7 @@
 """Every trigger logs each order once: the order flow writes the line, the invocation binds its context.
 
 Queue orders used to log only a batch summary; they now log ``order.placed`` (and count in the
-``orders`` metric) like HTTP and direct orders, each line carrying FC's request id and the record's
+order line, which is also its metric) like HTTP and direct orders, each line carrying FC's request id and the record's
 own trigger, batch threads included.
 """
 
@@ -28,8 +28,8 @@ def test_each_order_of_a_queue_batch_logs_its_own_line_with_the_invocations_requ
     assert len(placed) == len(event) >= 1
     assert {x["fc_request_id"] for x in placed} == {"1-batch-ctx"}
     assert {x["trigger"] for x in placed} == {"kafka"}
-    metrics = [x for x in lines if x["event"] == "metric" and x["metric"] == "orders"]
-    assert len(metrics) == len(event) and {m["trigger"] for m in metrics} == {"kafka"}
+    assert all(x["cas_calls"] == 1 and x["cas_ms"] > 0 for x in placed)  # each order's own CAS call, on its line
+    assert not [x for x in lines if x["event"] == "metric"]  # the order lines are the metrics
     summary = [x for x in lines if x["event"] == "batch.summary"]
     assert len(summary) == 1 and summary[0]["fc_request_id"] == "1-batch-ctx"
 
@@ -38,8 +38,8 @@ def test_every_line_of_an_invocation_carries_its_request_id_without_it_being_pas
     invoke_direct({"Domain": "ctx.example.com", "ValidateType": "DNS"})
     lines = _lines(capsys.readouterr().out)
     assert lines and all(x.get("fc_request_id") for x in lines)
-    assert {x["event"] for x in lines} >= {"order.placed", "metric"}
-    [placed] = [x for x in lines if x["event"] == "order.placed"]
+    assert [x["event"] for x in lines] == ["order.placed"]  # one line per order, its metrics on it
+    [placed] = lines
     assert placed["trigger"] == "invoke" and placed["key"].startswith("auto:")
 
 
@@ -63,15 +63,30 @@ def test_twin_records_of_one_batch_wait_for_each_other_without_a_failure_line_pe
     lines = _lines(capsys.readouterr().out)
     outcomes = sorted(x["outcome"] for x in lines if x["event"].startswith("order."))
     assert outcomes == ["duplicate", "duplicate", "placed"]
-    orders = [x for x in lines if x["event"] == "metric" and x["metric"] == "orders"]
-    assert sorted(m["outcome"] for m in orders) == ["duplicate", "duplicate", "placed"]
+    assert not [x for x in lines if x["event"] == "metric"]
 
 
-def test_metric_lines_carry_the_request_id_but_no_per_order_context(embedded, capsys):
-    invoke_direct({"Domain": "metric.example.com", "ValidateType": "DNS"})
-    metrics = [x for x in _lines(capsys.readouterr().out) if x["event"] == "metric"]
-    assert metrics and all(m.get("fc_request_id") for m in metrics)
-    assert not any("key" in m or "message_id" in m for m in metrics)
+def test_metric_lines_carry_the_request_id_but_no_per_order_context(capsys):
+    from casrelay import log
+
+    with log.bound(fc_request_id="1-metric", key="auto:k", message_id="m-1"):
+        log.metric("cas.latency", 12.5, "Milliseconds", action="ListUserCertificateOrder", result="ok")
+    [line] = _lines(capsys.readouterr().out)
+    assert line["fc_request_id"] == "1-metric" and line["metric"] == "cas.latency" and line["value"] == 12.5
+    assert "key" not in line and "message_id" not in line
+
+
+def test_a_cas_call_made_outside_an_order_gets_a_metric_line_and_one_inside_an_order_rides_on_its_line(capsys):
+    from casrelay import log
+    from casrelay.cas.client import _measured
+
+    _measured("DescribePackageState", 0.0, "ok", False)
+    with log.tallied() as tally:
+        _measured("CreateCertificateForPackageRequest", 0.0, "Throttling.User", True)
+        _measured("CreateCertificateForPackageRequest", 0.0, "ok", False)
+    lines = _lines(capsys.readouterr().out)
+    assert [(x["metric"], x["action"]) for x in lines] == [("cas.latency", "DescribePackageState")]
+    assert tally["cas_calls"] == 2 and tally["cas_throttles"] == 1 and tally["cas_ms"] > 0
 
 
 def test_a_refused_http_request_is_logged_under_the_request_id_its_answer_carries(embedded, capsys):

@@ -111,11 +111,37 @@ def test_a_claim_that_lapsed_after_the_paid_call_left_is_reconciled_by_the_sweep
     assert len(emb.emulator.requests(ACTION_CREATE)) == 1
 
 
-def test_a_claim_that_lapsed_before_the_paid_call_is_given_back_and_nothing_was_ordered(emb, monkeypatch):
+def test_a_claim_that_lapsed_before_the_paid_call_is_given_back_and_nothing_was_ordered(monkeypatch):
     def die(*args, **kwargs):
         raise Crash
 
-    monkeypatch.setattr(relay().ledger, "attempting", die)
+    # With the quota pre-check the attempt mark is a write of its own, so a claim can lapse without it.
+    with embedded_default(extra_env={"SWEEP_MIN_AGE_SECONDS": "0", "PRECHECK_QUOTA": "true"}) as emb:
+        monkeypatch.setattr(relay().ledger, "attempting", die)
+        _lapsed_unattempted_claim_is_released(emb, monkeypatch)
+
+
+def test_a_claim_that_carried_the_attempt_mark_and_lapsed_is_reconciled_before_the_key_orders_again(monkeypatch):
+    from casrelay.ordering.package import PackageBackend
+
+    def die(*args, **kwargs):
+        raise Crash  # the process dies after the claim (which says the call may leave), before the call
+
+    with embedded_default(extra_env={"SWEEP_MIN_AGE_SECONDS": "0", "RECONCILE_LIST_LAG_SECONDS": "0"}) as emb:
+        monkeypatch.setattr(PackageBackend, "place", die)
+        with pytest.raises(Crash):
+            HttpClient(emb).request(ORDER)
+        monkeypatch.undo()
+        index.reset_for_tests()
+        lapse_claim()
+        counts = sweep()["Counts"]
+        assert counts == {"not_ordered": 1}, counts  # reconciled, not simply released
+        assert len(emb.emulator.requests(ACTION_LIST_ORDERS)) >= 1  # proved absent from CAS's list, not assumed
+        assert HttpClient(emb).request(ORDER)["statusCode"] == 200
+        assert len(emb.emulator.orders()) == 1
+
+
+def _lapsed_unattempted_claim_is_released(emb, monkeypatch) -> None:
     with pytest.raises(Crash):
         HttpClient(emb).request(ORDER)
     monkeypatch.undo()

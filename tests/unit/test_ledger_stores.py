@@ -177,3 +177,22 @@ def test_a_redis_rival_that_redis_expired_is_dropped_from_its_set(redis_url):
     assert store.calls_out(record.names_key) == []
     assert store._client.smembers("casrelay:calls-out:" + record.names_key) == set()
     store.close()
+
+
+def test_no_sqlite_query_of_the_order_path_or_the_sweep_reads_the_whole_table(tmp_path):
+    """Every write updates the indexes its row is in, and a read that scans the table grows with the ledger:
+    each query must find its rows through an index (the operator's ``scan`` is the one exception)."""
+    store = open_store(f"sqlite://{tmp_path}/plan.sqlite3")
+    queries = [
+        ("SELECT data FROM ledger WHERE key = ?", ("k",)),
+        ("SELECT key FROM ledger WHERE order_id = ?", (1,)),
+        ("SELECT key, data FROM ledger WHERE open = 1 AND updated_at <= ? ORDER BY updated_at, key LIMIT ?", (1, 2)),
+        ("SELECT key, data FROM ledger WHERE call_out = ? ORDER BY key", ("x",)),
+        ("SELECT key FROM ledger WHERE expires_at IS NOT NULL AND expires_at < ? AND open = 0 LIMIT ?", (1, 2)),
+    ]
+    for sql, args in queries:
+        plan = " | ".join(row[3] for row in store._conn().execute("EXPLAIN QUERY PLAN " + sql, args))
+        assert "SEARCH ledger USING" in plan and "SCAN ledger" not in plan, (sql, plan)
+    indexes = {row[0] for row in store._conn().execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "ledger_state" not in indexes  # an index no query of the order path needs costs every write
+    store.close()

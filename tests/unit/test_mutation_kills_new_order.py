@@ -48,12 +48,40 @@ def test_with_the_precheck_an_empty_package_refuses_the_order_without_a_paid_cal
 
 def test_an_attempt_mark_the_ledger_cannot_write_stops_the_paid_call_and_gives_the_key_back():
     store = FlakyStore()
-    w = world(store=store)
+    w = world(store=store, precheck_quota=True)  # with a pre-check, the mark is a write of its own
     store.failing_once.add("replace")  # the attempt mark, the first write after the claim
     with pytest.raises(LedgerUnavailable):
         w.place()
     assert w.backend.created == [] and w.records() == []
     assert w.place().document["OrderId"] == 1001  # the next arrival orders at once
+
+
+def test_without_a_precheck_the_claim_is_the_attempt_mark_and_an_order_costs_three_writes():
+    writes: list[tuple[str, str, float | None]] = []
+
+    class Counting(FlakyStore):
+        def create(self, record):
+            writes.append(("create", record.state, record.attempted_at))
+            return super().create(record)
+
+        def replace(self, record, expected_version):
+            writes.append(("replace", record.state, record.attempted_at))
+            return super().replace(record, expected_version)
+
+    w = world(store=Counting())
+    w.place()
+    assert [(op, state) for op, state, _ in writes] == [("create", "claimed"), ("replace", "ordered"),
+                                                          ("replace", "delivered")]
+    assert writes[0][2] is not None  # the claim that reaches the paid call already says the call may leave
+
+
+def test_a_claim_that_cannot_be_written_stops_the_order_before_the_paid_call():
+    store = FlakyStore()
+    w = world(store=store)
+    store.failing_once.add("create")
+    with pytest.raises(LedgerUnavailable):
+        w.place()
+    assert w.backend.created == [] and w.records() == []
 
 
 def test_a_call_cas_refused_before_acting_gives_the_key_back_so_the_next_arrival_orders_at_once():

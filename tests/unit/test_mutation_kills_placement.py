@@ -163,7 +163,7 @@ def test_without_a_wait_from_cas_the_retries_back_off_exponentially():
     assert len(w.backend.created) == 3
 
 
-# --- the one log line and metric per order ---------------------------------------------------------------
+# --- the one log line per order, which is its metric ---------------------------------------------------------------
 
 CONTACTS = {**ORDER, "Email": "tom.zhang@example.com", "Phone": "13012345678"}
 _LINE_FIELDS = ("trigger", "message_id", "key", "domains", "product", "outcome", "order_id", "cas_request_id",
@@ -178,9 +178,9 @@ def _order_lines(lines: list[dict]) -> list[dict]:
     return [x for x in lines if x["event"].startswith("order.")]
 
 
-def _orders_metric(lines: list[dict]) -> list[dict]:
-    return [{k: m.get(k) for k in ("value", "outcome", "trigger", "code")} for m in lines
-            if m["event"] == "metric" and m["metric"] == "orders"]
+def _metric_lines(lines: list[dict]) -> list[dict]:
+    """The order's line is its metric: an order writes no metric line of its own."""
+    return [m for m in lines if m["event"] == "metric"]
 
 
 def test_a_placed_order_logs_one_order_placed_line_naming_its_source_key_order_and_masked_contacts(capsys):
@@ -197,7 +197,7 @@ def test_a_placed_order_logs_one_order_placed_line_naming_its_source_key_order_a
         "outcome": "placed", "order_id": "98987582437920968", "cas_request_id": "REQ-1", "pending_sinks": ["bad"],
         "email": "t***@example.com", "phone": "***5678"}
     assert "tom.zhang" not in out and "13012345678" not in out
-    assert _orders_metric(lines) == [{"value": 1, "outcome": "placed", "trigger": "kafka", "code": None}]
+    assert _metric_lines(lines) == []
     [sink_failed] = [x for x in lines if x["event"] == "sink.failed"]
     assert sink_failed["key"] == key  # every line of the order carries its key, bound once
 
@@ -215,7 +215,7 @@ def test_a_repeated_order_logs_order_duplicate_with_the_recorded_order_and_count
         "product": PRODUCT, "outcome": "duplicate", "order_id": "4242", "cas_request_id": "REQ-1",
         "pending_sinks": None, "email": "t***@example.com", "phone": "***5678"}
     assert "pending_sinks" not in placed  # every sink has it: nothing to name
-    assert [m["outcome"] for m in _orders_metric(lines)] == ["placed", "duplicate"]
+    assert _metric_lines(lines) == []
     assert len(w.backend.created) == 1
 
 
@@ -246,8 +246,7 @@ def test_a_refused_order_logs_one_order_failed_warning_naming_key_code_status_an
         "trigger": "rocketmq", "message_id": "UNIQ-1", "key": w.only_record().key, "domains": ["a.example.com"],
         "product": PRODUCT, "outcome": "failed", "code": "InvalidParameter.Domain", "status": 400,
         "cas_request_id": "R-9", "fields": ["Domain"]}
-    assert _orders_metric(lines) == [{"value": 1, "outcome": "failed", "trigger": "rocketmq",
-                                      "code": "InvalidParameter.Domain"}]
+    assert _metric_lines(lines) == []
     assert len(w.backend.created) == 1  # a refusal is not sent again
 
 
@@ -299,7 +298,7 @@ def test_a_failed_order_line_and_metric_say_whether_the_outcome_is_unknown_or_wo
     lines = _lines(capsys)
     [line] = _order_lines(lines)
     assert (line["event"], line["outcome"], line["code"], line["status"]) == ("order.failed", outcome, code, status)
-    assert _orders_metric(lines) == [{"value": 1, "outcome": outcome, "trigger": "http", "code": code}]
+    assert _metric_lines(lines) == []
 
 
 class _Ticks:

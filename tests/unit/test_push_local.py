@@ -75,3 +75,56 @@ def test_local_sinks_check_the_message(tmp_path: Path) -> None:
     with pytest.raises(InvalidMessage):
         FileSink(tmp_path / "o.jsonl").push(ORDER, "")
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_file_sink_keeps_one_descriptor_open_between_pushes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: opened.append(str(path)) or real_open(path, *a, **k))
+    sink = FileSink(tmp_path / "kept.jsonl")
+    for i in range(5):
+        sink.push(ORDER, f"msg_{i:04d}")
+    assert opened == [str(tmp_path / "kept.jsonl")]
+    assert len((tmp_path / "kept.jsonl").read_text().splitlines()) == 5
+
+
+def test_file_sink_follows_a_file_that_was_rotated_or_removed(tmp_path: Path) -> None:
+    path = tmp_path / "rotated.jsonl"
+    sink = FileSink(path)
+    sink.push(ORDER, "msg_0001")
+    path.rename(tmp_path / "rotated.jsonl.1")  # logrotate's move
+    sink.push(ORDER, "msg_0002")
+    (tmp_path / "rotated.jsonl.1").unlink()
+    path.unlink()  # removed outright
+    sink.push(ORDER, "msg_0003")
+    assert len(path.read_text().splitlines()) == 1  # the line went to the file that is there now
+
+
+def test_file_sink_recovers_after_a_failed_push(tmp_path: Path) -> None:
+    path = tmp_path / "flaky.jsonl"
+    sink = FileSink(path)
+    sink.push(ORDER, "msg_0001")
+    path.unlink()
+    path.mkdir()  # the path cannot be opened as a file now
+    with pytest.raises(SinkUnavailable):
+        sink.push(ORDER, "msg_0002")
+    path.rmdir()
+    sink.push(ORDER, "msg_0003")
+    assert len(path.read_text().splitlines()) == 1
+
+
+def test_two_file_sinks_on_one_path_share_the_descriptor_and_never_interleave(tmp_path: Path) -> None:
+    import threading
+
+    path = tmp_path / "shared.jsonl"
+    sinks = [FileSink(path), FileSink(path)]
+    threads = [threading.Thread(target=lambda s=s: [s.push(ORDER, f"msg_{i:04d}") for i in range(200)])
+               for s in sinks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 400 and all(line.startswith("{") and line.endswith("}") for line in lines)

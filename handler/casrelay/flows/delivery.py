@@ -69,15 +69,13 @@ class Delivery:
                 sink.push(message, message["Id"])
                 confirmed.append(sink.name)
             except SinkError as err:
-                failed.append(sink.name)
-                log.metric("sink.failures", 1, sink=sink.name, transient=err.transient)
+                failed.append(sink.name)  # the sink.failed line is also the failure's metric: one write
                 log.emit("sink.failed", logging.WARNING, sink=sink.name, message_id=message["Id"],
                          type=message["Type"], reason=str(err)[:200], transient=err.transient)
             except Exception as exc:  # a broken sink must not lose the order; it stays pending
                 failed.append(sink.name)
-                log.metric("sink.failures", 1, sink=sink.name, transient=True)
                 log.emit("sink.failed", logging.ERROR, sink=sink.name, message_id=message["Id"],
-                         type=message["Type"], reason=type(exc).__name__)
+                         type=message["Type"], reason=type(exc).__name__, transient=True)
         return confirmed, failed
 
     def push_tracked(self, kind: str, record: LedgerRecord, error: dict[str, Any] | None = None,

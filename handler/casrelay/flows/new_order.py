@@ -60,14 +60,15 @@ class NewOrder:
         self.reconciler = reconciler
 
     def run(self, order: Order, current: LedgerRecord, creds: Credentials | None, key: str) -> Delivered:
-        if self.config.precheck_quota:
-            self._precheck(order, current, creds)
-        owned = current
-        try:
-            current = guard.must(lambda: self.ledger.attempting(owned), key)
-        except LedgerUnavailable:
-            self._release(owned)  # the mark was not written, so the paid call does not leave
-            raise
+        if current.attempted_at is None:  # the claim did not carry the attempt mark: write it now
+            if self.config.precheck_quota:
+                self._precheck(order, current, creds)
+            owned = current
+            try:
+                current = guard.must(lambda: self.ledger.attempting(owned), key)
+            except LedgerUnavailable:
+                self._release(owned)  # the mark was not written, so the paid call does not leave
+                raise
         return self._call(order, current, creds, key)
 
     def _precheck(self, order: Order, current: LedgerRecord, creds: Credentials | None) -> None:

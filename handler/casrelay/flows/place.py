@@ -8,8 +8,9 @@ This is where the two failures that matter are prevented:
   reconciliation against CAS's own list;
 - a lost OrderId: the recorded order is pushed again wherever it is missing (``delivery``).
 
-Every trigger places through here, so the one log line and metric per order (``order.placed``,
-``order.duplicate``, ``order.failed``) come from this flow, whichever trigger brought the order.
+Every trigger places through here, so the one log line per order (``order.placed``,
+``order.duplicate``, ``order.failed``), which is also its metric, comes from this flow, whichever
+trigger brought the order.
 """
 
 from __future__ import annotations
@@ -93,24 +94,27 @@ class PlaceOnce:
         started = time.monotonic()
         order: Order | None = None
         key: str | None = None
-        try:
-            order = validate_order(record.params, self.settings)
-            key = order_key(record, order)
-            with log.bound(key=key):
-                done = self._place(record, context, order, key)
-        except RelayError as err:
-            if not (will_retry_in_progress and isinstance(err, OrderInProgress)):
-                _log_failed(record, err, order, key, started)
-            raise
-        _log_placed(record, done, key, started)
+        with log.tallied() as tally:
+            try:
+                order = validate_order(record.params, self.settings)
+                key = order_key(record, order)
+                with log.bound(key=key):
+                    done = self._place(record, context, order, key)
+            except RelayError as err:
+                if not (will_retry_in_progress and isinstance(err, OrderInProgress)):
+                    _log_failed(record, err, order, key, started, tally)
+                raise
+            _log_placed(record, done, key, started, tally)
         return done
 
     def _place(self, record: OrderRecord, context: Any, order: Order, key: str) -> Delivered:
         creds = resolve_credentials(context)
         source = {"trigger": record.trigger, "message_id": record.message_id}
         for _ in range(2):  # a second round only after the first proved nothing was ordered
+            # Without a pre-check nothing runs between the claim and the paid call: the claim is the attempt mark.
             claim = guard.must(lambda: self.ledger.claim(key, payload_hash(order), summary(order), source,
-                                                         claim_seconds(context, self.config.claim_seconds)), key)
+                                                         claim_seconds(context, self.config.claim_seconds),
+                                                         attempt=not self.config.precheck_quota), key)
             if claim.conflict:
                 raise idempotency_conflict()
             try:
@@ -142,28 +146,31 @@ class PlaceOnce:
         raise outcome_pending(current.key)
 
 
-def _log_failed(record: OrderRecord, err: RelayError, order: Order | None, key: str | None, started: float) -> None:
+def _log_failed(record: OrderRecord, err: RelayError, order: Order | None, key: str | None, started: float,
+                tally: dict[str, float]) -> None:
     outcome = "unknown" if isinstance(err, CasOutcomeUnknown | OutcomePending) else (
         "transient" if err.transient else "failed")
     log.emit(
         "order.failed", logging.WARNING, trigger=record.trigger, message_id=record.message_id, key=key,
         domains=list(order.domains) if order else None, product=order.product_code if order else None,
         outcome=outcome, code=err.code, status=status_of(err), cas_request_id=err.cas_request_id,
-        fields=loggable_fields(err) or None, latency_ms=round((time.monotonic() - started) * 1000, 1),
+        fields=loggable_fields(err) or None, latency_ms=round((time.monotonic() - started) * 1000, 1), **tally,
     )
-    log.metric("orders", 1, outcome=outcome, trigger=record.trigger, code=err.code)
 
 
-def _log_placed(record: OrderRecord, done: Delivered, key: str | None, started: float) -> None:
+def _log_placed(record: OrderRecord, done: Delivered, key: str | None, started: float,
+                tally: dict[str, float]) -> None:
     """``key`` is the order's own: an order the ledger could not save (``done.record`` is None) is logged
-    under it too."""
+    under it too. The line is also the order's metric: its event and outcome count orders, and the tally
+    (CAS time, calls, throttles) rides on it instead of lines of its own."""
     rec = done.record
     outcome = "duplicate" if done.duplicate else "placed"
     log.emit(
-        f"order.{outcome}", trigger=record.trigger, message_id=record.message_id, key=rec.key if rec else key,
+        f"order.{outcome}", logging.INFO, trigger=record.trigger, message_id=record.message_id,
+        key=rec.key if rec else key,
         domains=done.document["Domains"], product=done.document["ProductCode"], outcome=outcome,
         order_id=done.document["OrderIdString"], cas_request_id=done.document["RequestId"],
         pending_sinks=list(done.pending_sinks) or None, email=rec.order.get("email") if rec else None,
         phone=rec.order.get("phone") if rec else None, latency_ms=round((time.monotonic() - started) * 1000, 1),
+        **tally,
     )
-    log.metric("orders", 1, outcome=outcome, trigger=record.trigger)

@@ -4,6 +4,8 @@ The order of writes is what keeps money safe:
 
 1. ``claim``        before anything else; only one caller can own a key.
 2. ``attempting``   just before the paid call leaves; a lapsed claim without it is safe to take over.
+                    When nothing runs between the claim and the paid call (no quota pre-check), the
+                    claim carries the mark itself: one durable write fewer per order.
 3. ``ordered``      the OrderId is saved before any push, so a failing sink can never lose it.
 4. ``delivered``    per sink, after each confirms.
 
@@ -18,7 +20,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .config import LedgerConfig
@@ -63,20 +65,27 @@ class Ledger:
     # --- the claim ---------------------------------------------------------------------------
 
     def claim(self, key: str, payload_hash: str, order: Mapping[str, Any], source: Mapping[str, Any],
-              claim_seconds: float) -> Claim:
+              claim_seconds: float, attempt: bool = False) -> Claim:
+        """Own ``key``, or learn who does. With ``attempt`` the claim is also the attempt mark (the paid call
+        follows with nothing in between that could prove it did not leave), which saves the order path one
+        durable write; a claim taken with ``attempt`` that lapses is reconciled, never simply taken over."""
         for _ in range(_MAX_RACES):
             now = self._clock()
+            fresh = LedgerRecord(
+                key=key, payload_hash=payload_hash, state=CLAIMED, version=_first_version(), created_at=now,
+                updated_at=now, claim_token=uuid.uuid4().hex, claim_expires_at=now + claim_seconds,
+                attempted_at=now if attempt else None, order=dict(order), source=dict(source),
+            )
+            # A new key is the common case: insert first, and read only when the key turns out to be taken.
+            if self.store.create(fresh):
+                return Claim(fresh, owned=True)
             current = self.store.get(key)
-            if current is None or current.expired(now):
-                fresh = LedgerRecord(
-                    key=key, payload_hash=payload_hash, state=CLAIMED,
-                    version=(current.version + 1) if current else _first_version(),
-                    created_at=now, updated_at=now, claim_token=uuid.uuid4().hex,
-                    claim_expires_at=now + claim_seconds, order=dict(order), source=dict(source),
-                )
-                ok = self.store.create(fresh) if current is None else self.store.replace(fresh, current.version)
-                if ok:
-                    return Claim(fresh, owned=True)
+            if current is None:
+                continue  # deleted between the insert and the read: try the insert again
+            if current.expired(now):
+                renewed = replace(fresh, version=current.version + 1)
+                if self.store.replace(renewed, current.version):
+                    return Claim(renewed, owned=True)
                 continue
             if current.payload_hash != payload_hash:
                 return Claim(current, owned=False, conflict=True)
@@ -84,7 +93,8 @@ class Ledger:
                 if current.attempted_at is None:
                     # The owner died before the paid call left: nothing was ordered, take the key over.
                     taken = current.evolve(claim_token=uuid.uuid4().hex, claim_expires_at=now + claim_seconds,
-                                           updated_at=now, source=dict(source))
+                                           updated_at=now, source=dict(source),
+                                           attempted_at=now if attempt else None)
                     if self.store.replace(taken, current.version):
                         return Claim(taken, owned=True)
                     continue

@@ -35,11 +35,18 @@ CREATE TABLE IF NOT EXISTS ledger (
     updated_at REAL NOT NULL DEFAULT 0,
     call_out TEXT
 );
-CREATE INDEX IF NOT EXISTS ledger_order_id ON ledger(order_id);
-CREATE INDEX IF NOT EXISTS ledger_state ON ledger(state);
 """
+#: Only the indexes a query needs, each partial where most rows have nothing to find, because every write
+#: updates every index its row is in: ``find_by_order_id`` (reconciliation), ``scan_open`` (the sweep: only
+#: open rows), ``purge_expired`` (the sweep: only rows with a retention) and ``calls_out`` (reconciliation's
+#: rivals: only calls that are out). The operator's ``scan`` reads the whole table: it is rare, and an index
+#: on ``state`` would cost every order a write for it. Indexes of earlier versions are dropped.
 _INDEXES = """
-CREATE INDEX IF NOT EXISTS ledger_open ON ledger(open, updated_at);
+DROP INDEX IF EXISTS ledger_state;
+DROP INDEX IF EXISTS ledger_order_id;
+DROP INDEX IF EXISTS ledger_open;
+CREATE INDEX IF NOT EXISTS ledger_order ON ledger(order_id) WHERE order_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ledger_open_since ON ledger(updated_at, key) WHERE open = 1;
 CREATE INDEX IF NOT EXISTS ledger_expires ON ledger(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ledger_call_out ON ledger(call_out) WHERE call_out IS NOT NULL;
 """
