@@ -519,3 +519,16 @@ def test_parking_a_record_is_logged_as_an_error_under_its_key_with_its_names_tri
     [line] = _events(capsys.readouterr().out, "sweep.parked")
     assert line["level"] == "ERROR" and line["key"] == w.only_record().key and line["sweeps"] == 1
     assert line["domains"] == ["a.example.com"] and "too early" in line["reason"]
+
+
+def test_the_sweep_folds_the_sqlite_write_ahead_log_back_into_the_database(tmp_path, monkeypatch):
+    from casrelay.ledger import open_store
+
+    store = open_store(f"sqlite://{tmp_path}/sweep.sqlite3")
+    w = world(store=store)
+    compacted: list[bool] = []
+    monkeypatch.setattr(store, "compact", lambda: compacted.append(True))
+    w.place()
+    w.sweeper.run(None)
+    assert compacted == [True]
+    store.close()

@@ -95,6 +95,7 @@ class Sweeper:
             purged, error = guard.observe(lambda: self.ledger.purge_expired(PURGE_BATCH))
             if purged is not None:
                 counts["purged"] = purged
+                _compacted, error = guard.observe(self.ledger.compact)  # off the order path: see the store
                 left, error = guard.observe(lambda: self.ledger.open_records(self.config.sweep_min_age_seconds,
                                                                               SWEEP_BATCH)[0])
                 remaining = -1 if left is None else len(left)

@@ -245,6 +245,9 @@ class Ledger:
     def purge_expired(self, limit: int) -> int:
         return self.store.purge_expired(self._clock(), limit)
 
+    def compact(self) -> None:
+        self.store.compact()
+
     def needs_person(self, undelivered_after: float | None = None) -> list[LedgerRecord]:
         """What the operator command lists: outcomes nobody could settle (unknown, parked or not), refusals,
         claims that lapsed, and (with ``undelivered_after``) orders whose delivery has been pending longer."""
