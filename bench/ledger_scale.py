@@ -133,7 +133,8 @@ def prefill(path: Path, n: int, tmpl: dict[str, Any]) -> tuple[Any, Counter[str]
                 raise SystemExit(f"pre-fill: key {rec.key} was taken")
             states[rec.state] += 1
     else:
-        batch, samples = [], {}
+        batch: list[tuple[object, ...]] = []
+        samples: dict[str, Any] = {}
         for rec in records(n, tmpl, time.time()):
             batch.append((*row(rec), rec.key))
             states[rec.state] += 1
