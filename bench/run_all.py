@@ -72,7 +72,9 @@ def main() -> None:
     if failed:
         print(f"\nfailed: {', '.join(failed)}")
     missed = [m.name for m in metrics if not m.met]
-    print(f"\n{len(metrics) - len(missed)} of {len(metrics)} targets met" + (f"; missed: {', '.join(missed)}"
+    targeted = [m for m in metrics if m.kind != "info"]
+    print(f"\n{len(targeted) - len(missed)} of {len(targeted)} targets met ({len(metrics) - len(targeted)} figures "
+          "shown for context only)" + (f"; missed: {', '.join(missed)}"
                                                                         if missed else ""))
     sys.exit(1 if failed else 0)
 
