@@ -30,8 +30,9 @@ def use_repo_paths() -> None:
 
 @dataclass
 class Metric:
-    """One row of the results table. ``kind`` is ``ratio`` (measured / baseline <= target) or
-    ``limit`` (measured < target, in ``unit``)."""
+    """One row of the results table. ``kind`` is ``ratio`` (measured / baseline <= target), ``limit``
+    (measured < target, in ``unit``) or ``info`` (a figure shown for context, with no target: it is never
+    "not met", and the table says so rather than inventing a target)."""
 
     name: str
     measured: float
@@ -49,12 +50,17 @@ class Metric:
 
     @property
     def met(self) -> bool:
+        if self.kind == "info":
+            return True
         if self.kind == "ratio":
             return self.ratio <= self.target
         return self.measured < self.target
 
     def summary(self) -> str:
         verdict = "met" if self.met else "MISSED"
+        if self.kind == "info":
+            ratio = f"ratio {self.ratio:.2f}x; " if self.baseline else ""
+            return f"{self.name}: {ratio}{fmt(self.measured)} {self.unit} (no target: context only)"
         if self.kind == "ratio":
             return f"{self.name}: ratio {self.ratio:.2f}x (target <= {self.target:.2f}x) {verdict}"
         base = f"; baseline {self.baseline:.1f} {self.unit}" if self.baseline else ""
@@ -63,6 +69,8 @@ class Metric:
     def target_label(self) -> str:
         if self.target_text:
             return self.target_text
+        if self.kind == "info":
+            return "- (context)"
         if self.kind == "ratio":
             return f"<= {self.target:.2f}x"
         return f"< {self.target:g} {self.unit}"
@@ -75,8 +83,11 @@ def fmt(value: float) -> str:
 
 def parse_args(description: str, argv: Sequence[str] | None = None,
                extra: dict[str, tuple[type, object, str]] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+    """The common options (``--json``, ``--quick``) and the script's own ``extra`` ones."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", metavar="PATH", help="also write the metrics as JSON to PATH (for run_all.py)")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer samples: a rough figure in a fraction of the time (spreads get wider)")
     for name, (typ, default, help_text) in (extra or {}).items():
         parser.add_argument(f"--{name}", type=typ, default=default, help=help_text)
     return parser.parse_args(argv)
@@ -92,6 +103,49 @@ def report(metrics: Sequence[Metric], json_path: str | None) -> None:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by linear interpolation between the closest ranks, as numpy's default."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Median, mean and p99 of one series: the median alone hides periodic costs (WAL checkpoints,
+    collections), which the mean spreads over every order and the p99 shows as a tail."""
+
+    median: float
+    mean: float
+    p99: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stats:
+        return cls(median(values), statistics.fmean(values), quantile(values, 0.99), len(values))
+
+    def ratio(self, base: Stats) -> dict[str, float]:
+        return {"median": self.median / base.median, "mean": self.mean / base.mean, "p99": self.p99 / base.p99}
+
+    def us(self) -> str:
+        return f"median {self.median * 1e6:7.0f}  mean {self.mean * 1e6:7.0f}  p99 {self.p99 * 1e6:7.0f} us"
+
+
+def halves(ratios: Sequence[float]) -> tuple[float, float]:
+    """Median of the first and of the second half of a series of paired ratios: two runs in one. When they
+    disagree by more than a few percent, the figure is noise, whatever its median says."""
+    mid = len(ratios) // 2
+    return median(ratios[:mid] or ratios), median(ratios[mid:])
+
+
+def machine_load() -> str:
+    """The 1/5/15-minute load averages and the CPU count, to print beside figures taken on a shared machine."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} CPUs"
 
 
 def spread(values: Sequence[float]) -> str:
