@@ -350,7 +350,8 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
     ``CAS_CA_FILE``). ``ledger`` is the store URL (default: a SQLite file in the scratch folder).
     ``environment`` (``os.environ`` for ``devkit serve``/``invoke``) overrides the result with the user's
     own Configuration variables (``user_overrides``); ``extra_env`` wins over both. Other keyword
-    arguments go to ``CasEmulator`` (e.g. ``list_lag_seconds``).
+    arguments go to ``CasEmulator`` (e.g. ``list_lag_seconds``, or ``instances`` for a V2 instance pool,
+    which defaults to what ``CAS_EMULATOR_INSTANCES`` describes).
 
     Everything started is stopped, and the scratch folder removed, however the block ends (a SIGTERM
     that the command turns into ``KeyboardInterrupt`` included)."""
@@ -359,6 +360,8 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
         raise ValueError(f"unknown sink kinds {sorted(unknown)}; choose from {SINK_KINDS}")
     if https:
         emulator_args["tls"] = True
+    # V2 mode for a local run: the instance pool CAS_EMULATOR_INSTANCES describes (see cas_emulator.pool_spec).
+    emulator_args.setdefault("instances", cas_emulator.pool_from_environment())
     with ExitStack() as stack:
         emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
         stack.callback(emulator.stop)

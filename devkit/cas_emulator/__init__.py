@@ -22,20 +22,43 @@ in the modules, where such guesses say UNCONFIRMED.
 The package is split by concern: ``protocol`` (names, codes, ``ApiError``),
 ``validation`` (parameter and CSR rules), ``signature`` (keys; the ACS3 checks are
 ``devkit.acs3``), ``state`` (the account: packages, orders, list lag, flow control),
-``actions`` (the five CAS actions), ``issuing`` (certificates of issued orders),
+``actions`` (the five CAS V1 actions), ``issuing`` (certificates of issued orders),
 ``faults`` (fault injection), ``tls`` (the HTTPS mode), ``records`` (what was seen),
 ``server`` (the request pipeline), ``emulator`` (``CasEmulator``) and ``cli``
 (``python -m devkit.cas_emulator``). This module re-exports the names the rest of
 the repository imports.
+
+The V2.0 certificate-instance API is served beside V1 on the same endpoint, with the same signature,
+nonce, flow-control and fault machinery: ListInstances, GetInstanceDetail, UpdateInstance,
+ApplyCertificate, GetTaskAttribute, ListContact, CreateContact, GetContact, ListCompanies and GetCompany
+(``instance_actions``, ``directory``; rules in ``instance_rules``, the pool and its application clock in
+``instances``). The pool is configured at start like the V1 packages: ``CasEmulator(instances=...)``
+takes ``InstanceSpec``s or the one-line form of ``pool_spec`` (``"3xDigiCert:DV:1+0,1xGeoTrust:OV:2+1"``);
+``python -m devkit.cas_emulator --instances SPEC`` and the embedded default read the same form from
+the ``CAS_EMULATOR_INSTANCES`` environment variable. Without one the account has no V2 instances and
+every V1 behaviour is unchanged. ``fail_applications`` makes committed applications end ``failed``;
+the request faults (``error_after_commit(ACTION_APPLY, ...)`` and the rest) hit V2 calls as they hit V1's.
 """
 
 from __future__ import annotations
 
 from .emulator import CasEmulator
+from .instances import INSTANCE_STATUSES, TASK_FAILED, TASK_PROCESSING, TASK_SUCCESS, EmulatedInstance
+from .pool_spec import INSTANCES_ENV, InstanceSpec, parse_pool, pool_from_environment
 from .protocol import (
+    ACTION_APPLY,
     ACTION_CREATE,
+    ACTION_CREATE_CONTACT,
+    ACTION_GET_COMPANY,
+    ACTION_GET_CONTACT,
+    ACTION_INSTANCE_DETAIL,
+    ACTION_LIST_COMPANIES,
+    ACTION_LIST_CONTACTS,
+    ACTION_LIST_INSTANCES,
     ACTION_LIST_ORDERS,
     ACTION_PACKAGE_STATE,
+    ACTION_TASK,
+    ACTION_UPDATE_INSTANCE,
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
     DEMO_SECURITY_TOKEN,
@@ -51,13 +74,25 @@ from .protocol import (
     PRODUCT_CODES,
     THROTTLING_CODE,
     THROTTLING_MESSAGE,
+    V1_ACTIONS,
+    V2_ACTIONS,
 )
 from .tls import HANDSHAKE_MODES, TLS_BREAK_CLOSE, TLS_BREAK_GARBAGE, TLS_BREAK_MODES
 
 __all__ = [
+    "ACTION_APPLY",
     "ACTION_CREATE",
+    "ACTION_CREATE_CONTACT",
+    "ACTION_GET_COMPANY",
+    "ACTION_GET_CONTACT",
+    "ACTION_INSTANCE_DETAIL",
+    "ACTION_LIST_COMPANIES",
+    "ACTION_LIST_CONTACTS",
+    "ACTION_LIST_INSTANCES",
     "ACTION_LIST_ORDERS",
     "ACTION_PACKAGE_STATE",
+    "ACTION_TASK",
+    "ACTION_UPDATE_INSTANCE",
     "DEMO_ACCESS_KEY_ID",
     "DEMO_ACCESS_KEY_SECRET",
     "DEMO_SECURITY_TOKEN",
@@ -66,16 +101,27 @@ __all__ = [
     "DOCUMENTED_STATUSES",
     "FIRST_ORDER_ID",
     "HANDSHAKE_MODES",
+    "INSTANCES_ENV",
+    "INSTANCE_STATUSES",
     "OUTCOME_CLOSED_AFTER_COMMIT",
     "OUTCOME_DELAYED_AFTER_COMMIT",
     "OUTCOME_DROPPED",
     "OUTCOME_ERROR_AFTER_COMMIT",
     "OUTCOME_TLS_ERROR_AFTER_COMMIT",
     "PRODUCT_CODES",
+    "TASK_FAILED",
+    "TASK_PROCESSING",
+    "TASK_SUCCESS",
     "THROTTLING_CODE",
     "THROTTLING_MESSAGE",
     "TLS_BREAK_CLOSE",
     "TLS_BREAK_GARBAGE",
     "TLS_BREAK_MODES",
+    "V1_ACTIONS",
+    "V2_ACTIONS",
     "CasEmulator",
+    "EmulatedInstance",
+    "InstanceSpec",
+    "parse_pool",
+    "pool_from_environment",
 ]

@@ -2,7 +2,8 @@
 
 The public surface (quotas and orders, faults, request records, the TLS mode) is one object so that
 a test needs one handle, but each concern lives in its own module and class: ``state.AccountState``
-and ``actions.CasActions``, ``faults.FaultInjection`` (over ``tls.TlsMode``), ``records.RequestLog``.
+and ``actions.CasActions`` (V1), ``instances.InstanceState`` and ``instance_actions.InstanceActions``
+(V2), ``faults.FaultInjection`` (over ``tls.TlsMode``), ``records.RequestLog``.
 They share one re-entrant lock, ``_lock``, because some invariants span them: a queued handshake
 fault and the set of idle connections must change together, and ``reset_stats`` clears the request
 records and the handshake counts at once. The request pipeline itself is ``server.Exchange``.
@@ -12,12 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from devkit.loopback import LoopbackHTTPServer, LoopbackServer
 
 from .actions import ActionHandler, CasActions
 from .faults import FaultInjection
+from .instance_actions import InstanceActions
+from .instances import DEFAULT_APPLICATION_SECONDS
+from .pool_spec import InstanceSpec, parse_pool
 from .protocol import DEFAULT_QPS, INITIAL_ORDER_STATUS
 from .records import RequestLog
 from .server import CasRequestHandler, Exchange
@@ -25,7 +29,7 @@ from .signature import Authenticator
 from .state import RateLimiter
 
 
-class CasEmulator(FaultInjection, RequestLog, CasActions, LoopbackServer):
+class CasEmulator(FaultInjection, RequestLog, CasActions, InstanceActions, LoopbackServer):
     """In-process CAS endpoint; start it, hand ``endpoint`` to the SDK, inspect state afterwards.
 
     All public methods are thread-safe and may be called while requests are in flight.
@@ -47,6 +51,8 @@ class CasEmulator(FaultInjection, RequestLog, CasActions, LoopbackServer):
         throttle_retry_after_ms: int | None = None,
         initial_order_status: str = INITIAL_ORDER_STATUS,
         list_lag_seconds: float = 0.0,
+        instances: Iterable[InstanceSpec] | str = (),
+        application_seconds: float = DEFAULT_APPLICATION_SECONDS,
         tls: bool = False,
         clock: Callable[[], float] = time.time,
         verbose: bool = False,
@@ -60,8 +66,12 @@ class CasEmulator(FaultInjection, RequestLog, CasActions, LoopbackServer):
         which turns them into the SDK's ThrottlingException. ``list_lag_seconds`` is how
         long after its creation an order first shows up in ListUserCertificateOrder,
         measured on ``clock`` (the real service's search index lags behind; its lag is
-        UNCONFIRMED). ``tls=True`` serves HTTPS with a server certificate for
-        127.0.0.1/localhost from a throwaway CA whose PEM is at ``ca_file``. ``clock`` is
+        UNCONFIRMED); for V2 it is how long a change to an instance takes to show in ListInstances.
+        ``instances`` is the V2 instance pool (``InstanceSpec``s or their one-line form, see
+        ``pool_spec``; empty by default: a V1-only account whose ListInstances is empty), and
+        ``application_seconds`` how long an application stays ``processing`` on ``clock``.
+        ``tls=True`` serves HTTPS with a server certificate for 127.0.0.1/localhost from a
+        throwaway CA whose PEM is at ``ca_file``. ``clock`` is
         the wall clock used for x-acs-date checks, timestamps and the list lag (flow
         control uses a monotonic clock).
         """
@@ -70,13 +80,15 @@ class CasEmulator(FaultInjection, RequestLog, CasActions, LoopbackServer):
         self._clock = clock
         self._init_account(quotas=quotas, initial_order_status=initial_order_status,
                            list_lag_seconds=list_lag_seconds)
+        self._init_instances(parse_pool(instances) if isinstance(instances, str) else instances,
+                             application_seconds)
         self._throttle_retry_after_ms = throttle_retry_after_ms
         self._init_tls(tls)
         self._auth = Authenticator(access_keys, sts_keys)
         self._limiter = RateLimiter(qps)
         self._init_faults()
         self._init_records()
-        self._handlers: dict[str, ActionHandler] = self._action_handlers()
+        self._handlers: dict[str, ActionHandler] = {**self._action_handlers(), **self._instance_handlers()}
 
     # ------------------------------------------------------------------ lifecycle (start/stop/port: LoopbackServer)
 

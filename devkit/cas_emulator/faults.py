@@ -2,9 +2,10 @@
 
 These are the failures that cannot be provoked against the real service but decide whether a
 client's retry logic double-orders: an order committed while the caller saw a timeout, a reset or a
-5xx. Every fault except a handshake one can be aimed at the calls about one domain name (a name in
-``Domain``, the CSR's CN or SANs, or ``Keyword``), so that a seeded run injects the same faults into
-the same orders whatever the thread timing. Faults queue in order; a call takes the first one
+5xx, or (V2) an ApplyCertificate that committed the application while the caller saw an error. Every
+fault except a handshake one can be aimed at the calls about one domain name (a name in ``Domain``, the
+CSR's CN or SANs, ``Keyword``, or a V2 instance's ID and the names it binds), so that a seeded run injects
+the same faults into the same orders whatever the thread timing. Faults queue in order; a call takes the first one
 (action-specific before ``action=None``) it matches. The request pipeline (``server.py``) consumes
 them through the ``_take_*`` methods; the TLS mechanics live in ``tls.py``.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -71,10 +72,14 @@ def norm_name(name: str) -> str:
 
 class CallNames:
     """The names one call is about, worked out only if a targeted fault asks: the ``Domain`` list, the
-    CSR's CN and DNS SANs, and ``Keyword`` (so that ListUserCertificateOrder can be targeted too)."""
+    CSR's CN and DNS SANs, and ``Keyword`` (so that ListUserCertificateOrder can be targeted too). A V2 call
+    that names an instance (``InstanceId``, or GetTaskAttribute's ``TaskId``) is also about that instance ID
+    and the names the instance binds, which ``instance_names`` looks up: ApplyCertificate carries no name."""
 
-    def __init__(self, params: Mapping[str, str]) -> None:
+    def __init__(self, params: Mapping[str, str],
+                 instance_names: Callable[[str], Iterable[str]] | None = None) -> None:
         self._params = params
+        self._instance_names = instance_names
         self._names: frozenset[str] | None = None
 
     def _compute(self) -> frozenset[str]:
@@ -86,6 +91,10 @@ class CallNames:
         if csr:
             with contextlib.suppress(ValueError, ApiError):
                 names.update(norm_name(n) for n in csr_names(x509.load_pem_x509_csr(csr.encode("utf-8"))))
+        for key in ("InstanceId", "TaskId"):
+            instance_id = (self._params.get(key) or "").strip()
+            if instance_id and self._instance_names is not None:
+                names.update(norm_name(n) for n in self._instance_names(instance_id))
         return frozenset(names)
 
     def __contains__(self, name: object) -> bool:

@@ -50,9 +50,25 @@ ACTION_PACKAGE_STATE = "DescribePackageState"
 ACTION_CERT_STATE = "DescribeCertificateState"
 ACTION_LIST_ORDERS = "ListUserCertificateOrder"
 ACTION_CANCEL = "CancelCertificateForPackageRequest"
-SUPPORTED_ACTIONS: frozenset[str] = frozenset(
+V1_ACTIONS: frozenset[str] = frozenset(
     {ACTION_CREATE, ACTION_PACKAGE_STATE, ACTION_CERT_STATE, ACTION_LIST_ORDERS, ACTION_CANCEL}
 )
+# The V2.0 certificate-instance API (same endpoint, version and signing; see ``instances.py``).
+ACTION_LIST_INSTANCES = "ListInstances"
+ACTION_INSTANCE_DETAIL = "GetInstanceDetail"
+ACTION_UPDATE_INSTANCE = "UpdateInstance"
+ACTION_APPLY = "ApplyCertificate"
+ACTION_TASK = "GetTaskAttribute"
+ACTION_LIST_CONTACTS = "ListContact"
+ACTION_CREATE_CONTACT = "CreateContact"
+ACTION_GET_CONTACT = "GetContact"
+ACTION_LIST_COMPANIES = "ListCompanies"
+ACTION_GET_COMPANY = "GetCompany"
+V2_ACTIONS: frozenset[str] = frozenset(
+    {ACTION_LIST_INSTANCES, ACTION_INSTANCE_DETAIL, ACTION_UPDATE_INSTANCE, ACTION_APPLY, ACTION_TASK,
+     ACTION_LIST_CONTACTS, ACTION_CREATE_CONTACT, ACTION_GET_CONTACT, ACTION_LIST_COMPANIES, ACTION_GET_COMPANY}
+)
+SUPPORTED_ACTIONS: frozenset[str] = V1_ACTIONS | V2_ACTIONS
 
 THROTTLING_CODE = "Throttling.User"
 THROTTLING_MESSAGE = "Request was denied due to user flow control."

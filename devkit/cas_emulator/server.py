@@ -143,7 +143,7 @@ class Exchange:
         if request is None:
             return
         self.request = request
-        names = CallNames(request.params)
+        names = CallNames(request.params, self.emu._instance_names)
         drop, latency = self.emu._take_drop_and_latency(request.action, names)
         if drop:
             self.record(OUTCOME_DROPPED, None)

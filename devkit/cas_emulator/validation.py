@@ -148,3 +148,14 @@ def int_param(params: Mapping[str, str], name: str, *, required: bool = False,
     if minimum is not None and value < minimum:
         raise invalid(name, f"must be >= {minimum}")
     return value
+
+
+def paging(params: Mapping[str, str], *, default_size: int, max_size: int | None = None) -> tuple[int, int]:
+    """``CurrentPage`` (default 1) and ``ShowSize`` (``default_size``); a size above ``max_size`` is refused,
+    not clamped (whether CAS clamps it instead is UNCONFIRMED)."""
+    page = int_param(params, "CurrentPage", default=1, minimum=1)
+    size = int_param(params, "ShowSize", default=default_size, minimum=1)
+    assert page is not None and size is not None  # both have defaults
+    if max_size is not None and size > max_size:
+        raise invalid("ShowSize", f"must be <= {max_size}")
+    return page, size
