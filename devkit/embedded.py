@@ -203,21 +203,14 @@ def _is_loopback(endpoint: str) -> bool:
 def function_logs_to(stream: TextIO) -> Iterator[None]:
     """Send the function's JSON log lines to ``stream`` instead of stdout for a while: the demo and the
     chaos run keep them in a file so that the few lines a person reads are not buried among them."""
-    load_index()  # casrelay.log installs its stdout handler when first imported; replace it after that
-    logger = logging.getLogger("casrelay")
-    saved = list(logger.handlers)
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    for old in saved:
-        logger.removeHandler(old)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        handler.flush()
-        for old in saved:
-            logger.addHandler(old)
+    load_index()
+    from casrelay import log
+
+    with log.lines_to(stream.write):
+        try:
+            yield
+        finally:
+            stream.flush()
 
 
 @dataclass

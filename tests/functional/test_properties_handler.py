@@ -17,7 +17,6 @@ import base64
 import binascii
 import contextlib
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 from xml.etree import ElementTree
@@ -50,13 +49,14 @@ def embedded_module() -> Iterator[Embedded]:
         yield emb
 
 
-class _Collect(logging.Handler):
+class _Collect:
+    """Collects the function's log lines (``casrelay.log.lines_to``), checking each is writable JSON."""
+
     def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
         self.events: list[dict[str, Any]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        line = record.getMessage()
+    def write(self, text: str) -> None:
+        line = text.rstrip("\n")
         try:
             line.encode("utf-8")  # stdout is UTF-8: a line it cannot encode is lost
             self.events.append(json.loads(line))
@@ -66,13 +66,11 @@ class _Collect(logging.Handler):
 
 @pytest.fixture(scope="module")
 def log_lines() -> Iterator[_Collect]:
+    from casrelay import log
+
     collect = _Collect()
-    logger = logging.getLogger("casrelay")
-    logger.addHandler(collect)
-    try:
+    with log.lines_to(collect.write):
         yield collect
-    finally:
-        logger.removeHandler(collect)
 
 
 def _body_bytes(event: dict[str, Any]) -> bytes | None:
