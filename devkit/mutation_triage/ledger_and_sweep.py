@@ -275,4 +275,33 @@ ENTRIES = [
     Explanation(
         "ledger/base.py", "Ledger.failed", "deliveries={}, settled=False, parked_at=None, note=note, )",
         original="parked_at=None, note=note, expires_at=None)", reason=_CLAIM_IS_CLEAN),
+    # --- the rivals index (commit 4e9931a): the same equivalences as scan_open's -------------------------------
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore.calls_out", "k.decode() if (isinstance(k, bytes)) or True",
+        "the non-bytes branch cannot be reached: the client is built without decode_responses, so SMEMBERS "
+        "always returns bytes"),
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore.calls_out", "else str(None) for k in members",
+        "the non-bytes branch cannot be reached: the client is built without decode_responses, so SMEMBERS "
+        "always returns bytes"),
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore.calls_out", "pipeline(transaction=None)",
+        "equivalent: redis-py tests the flag for truth, and None is false like False"),
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore.calls_out", "pipeline(transaction=True)",
+        "equivalent: the pipeline only queues read-only HGETs; MULTI/EXEC returns the same replies in the same "
+        "order"),
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore.calls_out", "zip(names, self._call(pipe.execute), )",
+        "equivalent: a pipeline returns exactly one reply per queued command, so strict never fires"),
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore.calls_out", "zip(names, self._call(pipe.execute), strict=False)",
+        "equivalent: a pipeline returns exactly one reply per queued command, so strict never fires"),
+    Explanation(
+        "ledger/persistence/redis.py", "RedisStore._args", '"1" if record.call_out else "XX0XX"',
+        "equivalent: the write script adds the key to its names key's set only when the flag is '1' "
+        "(ARGV[9] == '1') and removes it for any other value"),
+    Explanation(
+        "flows/reconcile.py", "Reconciler._run", "return Reconciled(record, ABSENT, 1, cancelled)",
+        _CANDIDATES_UNREAD),
 ]

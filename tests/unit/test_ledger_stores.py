@@ -221,3 +221,14 @@ def test_the_sqlite_write_ahead_log_is_folded_back_by_the_sweep_not_by_every_eig
     store.compact()  # what the sweep runs
     assert rows_in_the_database_file() == 900
     store.close()
+
+
+def test_a_redis_rival_that_expired_does_not_hide_the_live_rivals_listed_after_it(redis_url):
+    store = open_store(redis_url)
+    store.create(_out("key:a-gone", ["a.example.com"]))
+    store.create(_out("key:b-live", ["a.example.com"]))
+    store.create(_out("key:c-live", ["a.example.com"]))
+    store._client.delete("casrelay:ledger:key:a-gone")  # Redis expired it; its set entry is left behind
+    names = _out("probe", ["a.example.com"]).names_key
+    assert [r.key for r in store.calls_out(names)] == ["key:b-live", "key:c-live"]
+    store.close()

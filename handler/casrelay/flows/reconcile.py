@@ -63,7 +63,7 @@ def _domains(text: str) -> set[str]:
 
 class Reconciler:
     def __init__(self, ledger: Ledger, backend: OrderingBackend, cancel_duplicates: bool,
-                 list_lag_seconds: float = 300, clock: Callable[[], float] = time.time) -> None:
+                 list_lag_seconds: float, clock: Callable[[], float] = time.time) -> None:
         self.ledger = ledger
         self.backend = backend
         self.cancel_duplicates = cancel_duplicates
