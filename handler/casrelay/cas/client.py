@@ -32,6 +32,7 @@ class CasClient:
         self.pacer: CallPacer = Pacer(settings.cas_max_qps) if pacer is None else pacer
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
+        self._runtime_options: Any = None
 
     def warm(self, creds: Credentials | None = None) -> None:
         """Import the SDK and build the client now, in the initializer, instead of during the first order:
@@ -63,11 +64,15 @@ class CasClient:
             return client
 
     def _runtime(self) -> Any:
-        from darabonba.runtime import RuntimeOptions
+        """The per-call options, built once: they depend only on the settings, and the SDK only reads them."""
+        if self._runtime_options is None:
+            from darabonba.runtime import RuntimeOptions
 
-        s = self.settings
-        return RuntimeOptions(connect_timeout=s.cas_connect_timeout_ms, read_timeout=s.cas_read_timeout_ms,
-                              autoretry=False, max_attempts=1, ca=s.cas_ca_file)
+            s = self.settings
+            self._runtime_options = RuntimeOptions(
+                connect_timeout=s.cas_connect_timeout_ms, read_timeout=s.cas_read_timeout_ms, autoretry=False,
+                max_attempts=1, ca=s.cas_ca_file)
+        return self._runtime_options
 
     def call(self, action: str, method: str, request: Any, creds: Credentials | None) -> Any:
         """One signed call of ``action`` through the SDK method ``method``, paced; raises a mapped
