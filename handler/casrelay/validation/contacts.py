@@ -67,8 +67,8 @@ def _plain_email(text: str) -> str | None:
     only lower-cases an LDH domain; the domain has a dot, ends in a letter, and holds no "xn--" to
     decode; and the three forms whose length it checks are all as long as the text.
     """
-    match = _PLAIN_EMAIL.fullmatch(text)
-    if match is None or len(text) > _MAX_ADDRESS:
+    match = _PLAIN_EMAIL.fullmatch(text) if len(text) <= _MAX_ADDRESS else None  # no scan of a huge value
+    if match is None:
         return None
     local, domain = match.group("local"), match.group("domain").lower()
     if len(local) > _MAX_LOCAL or len(domain) > _MAX_DOMAIN or "--" in domain:

@@ -44,7 +44,7 @@ _LDH_NAME = re.compile(r"(?:(?![a-z0-9][a-z0-9-]--)[a-z0-9](?:[a-z0-9-]*[a-z0-9]
 _PLAIN_NAME = re.compile(r"(?:\*\.)?(?:(?![a-z0-9][a-z0-9-]--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
                          r"(?![a-z0-9][a-z0-9-]--)(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?",
                          re.IGNORECASE | re.ASCII)
-#: The longest name, wildcard included (``_check_labels``); a plain name within it meets every length rule.
+#: The longest name, wildcard included (``_check_labels``); a plain name is never longer.
 MAX_NAME_OCTETS = 253
 #: The scripts whose letters pass for Latin ones.
 _LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK"})
@@ -96,23 +96,23 @@ def normalise_host(raw: str, field: str, *, fast: bool = True) -> tuple[str | No
     """
     name = raw.strip()
     try:
-        return _plain_host(name) if fast and _PLAIN_NAME.fullmatch(name) else _normalise(name, fast), None
+        plain = fast and len(name) <= MAX_NAME_OCTETS and _PLAIN_NAME.fullmatch(name) is not None
+        return _plain_host(name) if plain else _normalise(name, fast), None
     except _Refused as refused:
         shown = name if len(name) <= 80 else name[:77] + "..."
         return None, FieldError(field, refused.code, f"{shown!r} {refused.why}")
 
 
 def _plain_host(name: str) -> str:
-    """A name ``_PLAIN_NAME`` matches, normalised as ``_normalise`` would, without the rules it already meets.
+    """A name ``_PLAIN_NAME`` matches, of at most 253 octets, normalised as ``_normalise`` would.
 
     For such a name ``_drop_root_dot`` changes nothing (it ends in a letter or digit), ``rest`` holds no
     '*', ``_refuse_ip_literal`` returns (no ':' and a last label that is not all digits), ``_LDH_NAME``
     matches so UTS 46 would only lower-case it, and ``_check_labels`` finds two or more labels of at
-    most 63 octets and a TLD that is not all digits: only the length of the whole and the public
-    suffix are left to check, and a name too long goes the general way to be refused there.
+    most 63 octets, no more than 253 in all and a TLD that is not all digits: only the public suffix
+    is left to check. (A longer name goes the general way, to be refused there, and is never matched
+    against the pattern: that keeps a huge Domain value from costing a regular-expression scan.)
     """
-    if len(name) > MAX_NAME_OCTETS:
-        return _normalise(name, True)
     full = name.lower()
     wildcard = full.startswith("*.")
     _check_public_suffix(full[2:] if wildcard else full, wildcard)
