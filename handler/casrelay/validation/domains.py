@@ -14,7 +14,11 @@ A label that mixes Latin letters with Cyrillic or Greek ones (``pаypal`` with a
 a homograph and is refused, whether it is given in Unicode or as punycode.
 
 Names made only of lower- or upper-case LDH labels take a fast path that skips ``idna``: that is
-nearly every name, and the rules ``idna`` would apply to them are the regular expression's.
+nearly every name, and the rules ``idna`` would apply to them are the regular expression's. The
+commonest of them (``_PLAIN_NAME``: LDH labels that already fit every length rule, no trailing dot,
+a top-level label that is not all digits, maybe a leading ``*.``) skip every rule but the public
+suffix check, since each of those rules is already implied by the expression; ``idna`` itself is
+imported only when a name needs it, so an order of ASCII names never loads it.
 """
 
 from __future__ import annotations
@@ -25,8 +29,6 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-import idna
-
 from ..errors import FieldError
 
 MAX_DOMAINS = 5
@@ -35,6 +37,15 @@ _DOTS = ".\u3002\uff0e\uff61"
 #: An LDH name whose labels cannot be A-labels (no '--' in the 3rd and 4th position): no ``idna`` needed.
 _LDH_NAME = re.compile(r"(?:(?![a-z0-9][a-z0-9-]--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+"
                        r"(?![a-z0-9][a-z0-9-]--)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?", re.IGNORECASE | re.ASCII)
+#: A name every rule before the public-suffix check accepts unchanged but for case (see ``_plain_host``):
+#: an optional ``*.``, then at least two LDH labels of 1 to 63 octets none of which can be an A-label
+#: (no '--' in the 3rd and 4th position), the last not all digits (so never an IPv4 address, nor an
+#: all-numeric top-level label); no trailing dot, no white space, nothing outside [A-Za-z0-9.-].
+_PLAIN_NAME = re.compile(r"(?:\*\.)?(?:(?![a-z0-9][a-z0-9-]--)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+"
+                         r"(?![a-z0-9][a-z0-9-]--)(?![0-9]+\Z)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?",
+                         re.IGNORECASE | re.ASCII)
+#: The longest name, wildcard included (``_check_labels``); a plain name is never longer.
+MAX_NAME_OCTETS = 253
 #: The scripts whose letters pass for Latin ones.
 _LOOKALIKE_SCRIPTS = frozenset({"CYRILLIC", "GREEK"})
 
@@ -77,25 +88,49 @@ class _Refused(Exception):
         self.why = why
 
 
-def normalise_host(raw: str, field: str) -> tuple[str | None, FieldError | None]:
-    """Return the ASCII (punycode) form of one host name, or the reason it is not one."""
+def normalise_host(raw: str, field: str, *, fast: bool = True) -> tuple[str | None, FieldError | None]:
+    """Return the ASCII (punycode) form of one host name, or the reason it is not one.
+
+    ``fast=False`` sends every name through ``idna`` (no ``_PLAIN_NAME`` or ``_LDH_NAME`` shortcut):
+    the reference the fast paths are tested against, value for value and refusal for refusal.
+    """
     name = raw.strip()
     try:
-        return _normalise(name), None
+        plain = fast and len(name) <= MAX_NAME_OCTETS and _PLAIN_NAME.fullmatch(name) is not None
+        return _plain_host(name) if plain else _normalise(name, fast), None
     except _Refused as refused:
         shown = name if len(name) <= 80 else name[:77] + "..."
         return None, FieldError(field, refused.code, f"{shown!r} {refused.why}")
 
 
-def _normalise(name: str) -> str:
-    """The rules, in the order they are checked: the first one broken is the one reported."""
+def _plain_host(name: str) -> str:
+    """A name ``_PLAIN_NAME`` matches, of at most 253 octets, normalised as ``_normalise`` would.
+
+    For such a name ``_drop_root_dot`` changes nothing (it ends in a letter or digit), ``rest`` holds no
+    '*', ``_refuse_ip_literal`` returns (no ':' and a last label that is not all digits), ``_LDH_NAME``
+    matches so UTS 46 would only lower-case it, and ``_check_labels`` finds two or more labels of at
+    most 63 octets, no more than 253 in all and a TLD that is not all digits: only the public suffix
+    is left to check. (A longer name goes the general way, to be refused there, and is never matched
+    against the pattern: that keeps a huge Domain value from costing a regular-expression scan.)
+    """
+    full = name.lower()
+    wildcard = full.startswith("*.")
+    _check_public_suffix(full[2:] if wildcard else full, wildcard)
+    return full
+
+
+def _normalise(name: str, fast: bool = True) -> str:
+    """The rules, in the order they are checked: the first one broken is the one reported.
+
+    ``fast`` lets an LDH name skip ``idna`` (``_LDH_NAME``); without it every name goes through UTS 46.
+    """
     name = _drop_root_dot(name)
     wildcard = name.startswith("*.")
     rest = name[2:] if wildcard else name
     if "*" in rest:
         raise _Refused("InvalidDomain.Wildcard", "has a '*' that is not the whole leftmost label")
     _refuse_ip_literal(rest)
-    ascii_name = rest.lower() if _LDH_NAME.fullmatch(rest) else _idna_ascii(rest)
+    ascii_name = rest.lower() if fast and _LDH_NAME.fullmatch(rest) else _idna_ascii(rest)
     full = ("*." if wildcard else "") + ascii_name
     _check_labels(ascii_name, full)
     _check_public_suffix(ascii_name, wildcard)
@@ -134,6 +169,8 @@ def _idna_ascii(rest: str) -> str:
     """The A-label form of a name the LDH fast path does not take, by UTS 46 (the ``idna`` package)."""
     if any(ch.isspace() for ch in rest):
         raise _Refused("InvalidDomain.Syntax", "contains white space")
+    import idna  # only a name off the LDH fast paths needs UTS 46
+
     try:
         ascii_name = idna.encode(rest, uts46=True).decode("ascii").lower()
     except idna.IDNAError as exc:
@@ -141,7 +178,7 @@ def _idna_ascii(rest: str) -> str:
         if str(exc) == "Label too long":
             raise _Refused("InvalidDomain.LabelLength", "has a label longer than 63 characters") from None
         if str(exc) == "Domain too long":
-            raise _Refused("InvalidDomain.Length", "is longer than 253 characters") from None
+            raise _Refused("InvalidDomain.Length", f"is longer than {MAX_NAME_OCTETS} characters") from None
         raise _Refused("InvalidDomain.Syntax", f"is not a valid host name ({exc})") from None
     except UnicodeError:
         raise _Refused("InvalidDomain.Syntax", "is not a valid host name") from None
@@ -155,6 +192,8 @@ def _idna_ascii(rest: str) -> str:
 
 def _refuse_homograph(label: str) -> None:
     """A punycode label must decode, and must not mix Latin letters with look-alike Cyrillic or Greek ones."""
+    import idna  # already loaded by ``_idna_ascii``, the only caller
+
     try:
         unicode_label = idna.ulabel(label)
     except (idna.IDNAError, UnicodeError):
@@ -172,8 +211,8 @@ def _check_labels(ascii_name: str, full: str) -> None:
         raise _Refused("InvalidDomain.Syntax", "needs at least two labels, like example.com")
     if any(len(label) > 63 for label in labels):
         raise _Refused("InvalidDomain.LabelLength", "has a label longer than 63 characters")
-    if len(full) > 253:
-        raise _Refused("InvalidDomain.Length", "is longer than 253 characters")
+    if len(full) > MAX_NAME_OCTETS:
+        raise _Refused("InvalidDomain.Length", f"is longer than {MAX_NAME_OCTETS} characters")
     if labels[-1].isdigit():
         raise _Refused("InvalidDomain.Syntax", "has an all-numeric top-level label")
 
