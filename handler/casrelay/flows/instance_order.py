@@ -33,9 +33,10 @@ def message_version(settings: Settings) -> int:
     return downstream.INSTANCE_VERSION if settings.order_api == "instance" else downstream.VERSION
 
 
-def order_reader(settings: Settings) -> OrderReader:
-    """How this deployment reads an order: the shared validation, plus the V2.0 parameters in instance mode."""
-    return read_instance_order if settings.order_api == "instance" else validate_order
+def order_reader(settings: Settings) -> OrderReader | None:
+    """How this deployment reads an order: in instance mode the shared validation plus the V2.0 parameters;
+    None (the shared validation alone) in package mode."""
+    return read_instance_order if settings.order_api == "instance" else None
 
 
 def _id(value: Any) -> int | None:

@@ -79,8 +79,9 @@ def summary(order: Order) -> dict[str, Any]:
 
 class PlaceOnce:
     def __init__(self, settings: Settings, config: LedgerConfig, ledger: Ledger, delivery: Delivery,
-                 reconciler: Reconciler, new_order: NewOrder, read_order: OrderReader = validate_order) -> None:
-        """``read_order`` validates an order's parameters (``flows/instance_order``: V2.0 adds three)."""
+                 reconciler: Reconciler, new_order: NewOrder, read_order: OrderReader | None = None) -> None:
+        """``read_order`` validates an order's parameters when the shared validation is not all of it
+        (``flows/instance_order``: V2.0 adds three)."""
         self.read_order = read_order
         self.settings = settings
         self.config = config
@@ -99,7 +100,7 @@ class PlaceOnce:
         key: str | None = None
         with log.tallied() as tally:
             try:
-                order = self.read_order(record.params, self.settings)
+                order = (self.read_order or validate_order)(record.params, self.settings)
                 key = order_key(record, order)
                 with log.bound(key=key):
                     done = self._place(record, context, order, key)
