@@ -46,7 +46,8 @@ SQS_REGION = "us-east-1"
 CONFIGURATION_VARIABLES: tuple[str, ...] = (
     "CAS_ENDPOINT", "CAS_REGION", "CAS_PROTOCOL", "CAS_CONNECT_TIMEOUT_MS", "CAS_READ_TIMEOUT_MS",
     "DEFAULT_PRODUCT_CODE", "WEBHOOK_AUTH", "WEBHOOK_SECRETS", "MAX_BODY_BYTES", "CAS_MAX_QPS",
-    "CAS_WARM_CONNECTION", "BATCH_CONCURRENCY", "DRY_RUN", "IDEMPOTENCY_STORE", "IDEMPOTENCY_RETENTION_SECONDS",
+    "CAS_ORDER_API", "CAS_TASK_WAIT_SECONDS", "CAS_WARM_CONNECTION", "BATCH_CONCURRENCY", "DRY_RUN",
+    "IDEMPOTENCY_STORE", "IDEMPOTENCY_RETENTION_SECONDS",
     "IDEMPOTENCY_CLAIM_SECONDS", "PRECHECK_QUOTA", "CANCEL_DUPLICATE_ORDERS", "SWEEP_MIN_AGE_SECONDS",
     "SWEEP_MAX_TRIES", "RECONCILE_LIST_LAG_SECONDS", "CAS_CA_FILE", "ORDER_TAG_KEY", "ORDER_SINKS",
     "CALLBACK_SECRET", "CALLBACK_ALLOW_HOSTS", "CALLBACK_TIMEOUT_MS", "CALLBACK_MAX_ATTEMPTS", "MNS_ENDPOINT",
@@ -332,6 +333,19 @@ def patched_environ(values: Mapping[str, str], unset: Sequence[str] = ()) -> Ite
                 os.environ[k] = v
 
 
+#: The instance pool of ``CAS_ORDER_API=instance`` when no pool is named: DV single, multi-name and wildcard
+#: DigiCert instances, and GeoTrust OV, enough for the demo and the chaos run's default.
+DEFAULT_INSTANCE_POOL = "40xDigiCert:DV:1+0,5xDigiCert:DV:5+0,5xDigiCert:DV:0+5,2xGeoTrust:DV:1+0,2xGeoTrust:OV:1+0"
+
+
+def order_api(extra_env: Mapping[str, str] | None, environment: Mapping[str, str] | None) -> str:
+    """The CAS_ORDER_API the function will see: ``extra_env`` wins over the user's environment."""
+    for source in (extra_env or {}, environment or {}):
+        if "CAS_ORDER_API" in source:
+            return source["CAS_ORDER_API"].strip().lower()
+    return "package"
+
+
 @contextmanager
 def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence[str] = ("file",),
                      https: bool = False, ledger: str | None = None,
@@ -353,12 +367,18 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
         raise ValueError(f"unknown sink kinds {sorted(unknown)}; choose from {SINK_KINDS}")
     if https:
         emulator_args["tls"] = True
-    # V2 mode for a local run: the instance pool CAS_EMULATOR_INSTANCES describes (see cas_emulator.pool_spec).
+    # V2 mode for a local run: the instance pool CAS_EMULATOR_INSTANCES describes (see cas_emulator.pool_spec),
+    # or with CAS_ORDER_API=instance and no pool named, a default pool and one console contact.
     emulator_args.setdefault("instances", cas_emulator.pool_from_environment())
+    instance_mode = order_api(extra_env, environment) == "instance"
+    if instance_mode and not emulator_args["instances"]:
+        emulator_args["instances"] = DEFAULT_INSTANCE_POOL
     with ExitStack() as stack:
         emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
         stack.callback(emulator.stop)
         emulator.start()
+        if instance_mode:
+            emulator.add_contact("Ops", "13800000000", email="ops@example.com")
         workdir = Path(tempfile.mkdtemp(prefix="casrelay-"))
         stack.callback(shutil.rmtree, workdir, ignore_errors=True)
         sink_urls: list[str] = []

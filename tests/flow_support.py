@@ -57,7 +57,7 @@ class FakeBackend(OrderingBackend):
 
     action = "CreateCertificateForPackageRequest"
 
-    def place(self, order: Any, creds: Any, tags: tuple[tuple[str, str], ...] = ()) -> PlacedOrder:
+    def place(self, order: Any, creds: Any, tags: tuple[tuple[str, str], ...] = (), attempt: Any = None) -> PlacedOrder:
         self.created.append((order, tags))
         self.creds_seen.append(creds)
         answer = self.answers.pop(0) if self.answers else PlacedOrder(1000 + len(self.created), "REQ")

@@ -25,6 +25,7 @@ from .entry.timer import TimerEntry
 from .errors import RelayError, bad_request, not_configured
 from .flows.delivery import Delivery
 from .flows.dry_run import DryRun
+from .flows.instance_order import message_version, order_reader
 from .flows.new_order import NewOrder
 from .flows.place import PlaceOnce
 from .flows.reconcile import Reconciler
@@ -50,12 +51,13 @@ class App:
             settings, pacer=open_pacer(settings, config.store_url, pacer_mode(source)))
         self.ledger = Ledger(store, config)
         self.sinks = build_sinks(source.get("ORDER_SINKS", ""), env)
-        self.delivery = Delivery(self.ledger, self.sinks)
+        self.delivery = Delivery(self.ledger, self.sinks, message_version(settings))
         self.reconciler = Reconciler(self.ledger, self.backend, config.cancel_duplicates,
-                                     config.reconcile_list_lag_seconds)
+                                     config.reconcile_list_lag_seconds, order_tag_key=config.order_tag_key)
         self.paid_call = PaidCall(self.backend)
         new_order = NewOrder(config, self.ledger, self.backend, self.paid_call, self.delivery, self.reconciler)
-        self.place = PlaceOnce(settings, config, self.ledger, self.delivery, self.reconciler, new_order)
+        self.place = PlaceOnce(settings, config, self.ledger, self.delivery, self.reconciler, new_order,
+                               read_order=order_reader(settings))
         self.dry_run = DryRun(settings, self.backend, config.order_tag_key)
         self.sweeper = Sweeper(self.ledger, config, self.delivery, self.reconciler, settings.cas_read_timeout_ms)
         self.http = HttpEntry(settings, self.place, self.dry_run)

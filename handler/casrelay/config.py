@@ -23,6 +23,10 @@ DEFAULT_CAS_REGION = "cn-hangzhou"
 DEFAULT_PRODUCT_CODE = "symantec-free-1-free"
 
 
+#: ``CAS_ORDER_API`` values: which CAS generation the account's certificates belong to.
+ORDER_APIS = ("package", "instance")
+
+
 class ConfigError(ValueError):
     """A configuration variable has a value casrelay cannot use; the message names the variable."""
 
@@ -45,6 +49,10 @@ class Settings:
     dry_run: bool = False
     #: A PEM file of CA certificates to trust for the CAS endpoint instead of the system's (a test CA).
     cas_ca_file: str | None = None
+    #: ``CAS_ORDER_API``: ``package`` (V1.0 certificate packages) or ``instance`` (V2.0 certificate instances).
+    order_api: str = "package"
+    #: ``CAS_TASK_WAIT_SECONDS``: how long an order waits for its V2.0 application (GetTaskAttribute) to end.
+    task_wait_seconds: float = 5.0
 
     @property
     def webhook_auth_required(self) -> bool:
@@ -227,6 +235,10 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     secrets = _webhook_secrets(env)
     ca_file = _cas_ca_file(env)
     _check_credentials(env)
+    order_api = env.get("CAS_ORDER_API", "").strip().lower() or "package"
+    if order_api not in ORDER_APIS:
+        raise ConfigError(f"CAS_ORDER_API must be package (V1.0 certificate packages) or instance (V2.0 "
+                          f"certificate instances), got {order_api[:20]!r}")
 
     return Settings(
         cas_endpoint=endpoint,
@@ -243,4 +255,6 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         warm_connection=env_flag(env, "CAS_WARM_CONNECTION", True),
         dry_run=env_flag(env, "DRY_RUN", False),
         cas_ca_file=ca_file,
+        order_api=order_api,
+        task_wait_seconds=env_float(env, "CAS_TASK_WAIT_SECONDS", 5.0, 0.0, 600.0),
     )

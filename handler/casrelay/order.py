@@ -24,6 +24,11 @@ class Order:
     phone: str | None = None
     company_name: str | None = None
     tags: tuple[tuple[str, str], ...] = ()
+    #: V2.0 only (``CAS_ORDER_API=instance``): the instance to apply on, else one is chosen from the pool.
+    instance_id: str | None = None
+    #: V2.0 only: contacts and company by their CAS IDs, instead of finding them by Username/Email/Phone.
+    contact_ids: tuple[int, ...] = ()
+    company_id: int | None = None
 
     def cas_parameters(self) -> dict[str, object]:
         """The API parameters exactly as they go to CreateCertificateForPackageRequest."""
@@ -40,4 +45,15 @@ class Order:
         params.update({k: v for k, v in optional.items() if v is not None})
         if self.tags:
             params["Tags"] = [{"Key": k, "Value": v} for k, v in self.tags]
+        return params
+
+    def instance_parameters(self) -> dict[str, object]:
+        """The V2.0 parameters the order names itself (empty for a V1.0 order)."""
+        params: dict[str, object] = {}
+        if self.instance_id is not None:
+            params["InstanceId"] = self.instance_id
+        if self.contact_ids:
+            params["ContactIdList"] = list(self.contact_ids)
+        if self.company_id is not None:
+            params["CompanyId"] = self.company_id
         return params

@@ -24,10 +24,12 @@ from .errors import (
     CasUnavailable,
     DeliveryPending,
     IdempotencyConflict,
+    InstanceInUse,
     InvalidOrder,
     LedgerUnavailable,
     MethodNotAllowed,
     MissingCredentials,
+    NoInstanceLeft,
     NoPackageLeft,
     NotConfigured,
     NotOrdered,
@@ -52,7 +54,8 @@ _STATUS: tuple[tuple[type[RelayError], int], ...] = (
     (InvalidOrder, 400), (BadRequest, 400), (Unauthenticated, 401), (RouteNotFound, 404),
     (MethodNotAllowed, 405), (PayloadTooLarge, 413), (UnsupportedMediaType, 415),
     (IdempotencyConflict, 422), (OrderInProgress, 409), (OutcomePending, 409),
-    (NoPackageLeft, 402), (CasRefused, 400), (CasThrottled, 429), (CasFailed, 502),
+    (NoPackageLeft, 402), (NoInstanceLeft, 402), (InstanceInUse, 409), (CasRefused, 400), (CasThrottled, 429),
+    (CasFailed, 502),
     (CasUnavailable, 503), (NotOrdered, 503), (NotConfigured, 503), (MissingCredentials, 503),
     (LedgerUnavailable, 503), (DeliveryPending, 503),
 )
@@ -100,6 +103,14 @@ def success_document(order_id: int, request_id: str, domains: tuple[str, ...], p
     if extra:
         doc.update(extra)
     return doc
+
+
+def instance_document(instance_id: str, certificate_id: int | None, request_id: str, domains: tuple[str, ...],
+                      product_code: str) -> dict[str, Any]:
+    """V2.0's success body: the ``InstanceId`` the application was made on stands where V1.0 has the OrderId,
+    and the certificate's ID once CAS issued it (``null`` while the application is processing)."""
+    return {"RequestId": request_id, "InstanceId": instance_id, "CertificateId": certificate_id,
+            "Domains": list(domains), "ProductCode": product_code}
 
 
 def error_document(err: RelayError, request_id: str | None) -> dict[str, Any]:

@@ -129,8 +129,9 @@ def test_async_invocations_retry_then_land_in_a_failure_destination():
 def test_the_ram_policy_allows_every_cas_action_the_code_calls():
     policy = json.loads((ROOT / "deploy" / "ram-policy.json").read_text())
     allowed = {a for s in policy["Statement"] for a in s["Action"]}
-    gateway = (ROOT / "handler" / "casrelay" / "ordering" / "package.py").read_text()
-    called = set(re.findall(r'^[A-Z]+ = "([A-Za-z]+)"', gateway, re.MULTILINE))
+    ordering = ROOT / "handler" / "casrelay" / "ordering"
+    gateway = "".join((ordering / name).read_text() for name in ("package.py", "instance.py", "contacts.py"))
+    called = set(re.findall(r'^[A-Z_]+ = "([A-Za-z]+)"', gateway, re.MULTILINE))
     assert called, "the gateway names its actions as constants"
     assert {f"yundun-cert:{a}" for a in called} <= allowed
     assert "mns:SendMessage" in allowed

@@ -141,7 +141,7 @@ def _a_second_arrival_adopts_another_order_while_the_call_is_out(w, order_id: in
     adopts an order CAS lists for it, before CAS answers the first call with another OrderId."""
     place = w.backend.place
 
-    def slow_place(order: Any, creds: Any, tags: Any = ()) -> PlacedOrder:
+    def slow_place(order: Any, creds: Any, tags: Any = (), attempt: Any = None) -> PlacedOrder:
         w.clock.now += 3600
         w.backend.orders = [listed(order_id, bought=w.clock.now)]
         assert w.place(message_id="m-2").document["OrderId"] == order_id

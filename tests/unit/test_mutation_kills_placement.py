@@ -384,7 +384,7 @@ def test_the_claim_held_while_the_paid_call_is_out_lasts_as_long_as_the_invocati
     expiry: list[float | None] = []
     place = w.backend.place
 
-    def place_and_look(order: Any, creds: Any, tags: Any = ()) -> PlacedOrder:
+    def place_and_look(order: Any, creds: Any, tags: Any = (), attempt: Any = None) -> PlacedOrder:
         expiry.append(w.only_record().claim_expires_at)
         return place(order, creds, tags)
 

@@ -36,7 +36,7 @@ class FakeGateway(OrderingBackend):
     def cancel(self, order_id, creds):
         self.cancelled.append(order_id)
 
-    def place(self, order, creds, tags=()):
+    def place(self, order, creds, tags=(), attempt=None):
         raise AssertionError("reconciliation never places an order")
 
     def quota(self, product_code, creds):

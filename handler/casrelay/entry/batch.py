@@ -43,6 +43,8 @@ class RecordOutcome:
     MessageId: str | None
     Outcome: str  # placed | duplicate | invalid | refused | unknown | transient | dry-run
     OrderId: str | None = None
+    #: V2.0 (``CAS_ORDER_API=instance``): the instance applied on, where V1.0 has the OrderId.
+    InstanceId: str | None = None
     Code: str | None = None
     Message: str | None = None
 
@@ -104,10 +106,9 @@ class BatchEntry:
             outcome = "duplicate" if done.duplicate else "placed"
             if done.pending_sinks:
                 return RecordOutcome(index, record.trigger, record.message_id, "transient",
-                                     OrderId=done.document["OrderIdString"], Code="DeliveryPending",
+                                     **done.ids, Code="DeliveryPending",
                                      Message=f"not yet delivered to {', '.join(done.pending_sinks)}")
-            return RecordOutcome(index, record.trigger, record.message_id, outcome,
-                                 OrderId=done.document["OrderIdString"])
+            return RecordOutcome(index, record.trigger, record.message_id, outcome, **done.ids)
         return RecordOutcome(index, record.trigger, record.message_id, "transient", Code="OrderInProgress",
                              Message="the same order is still being placed elsewhere")
 

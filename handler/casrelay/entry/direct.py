@@ -45,6 +45,6 @@ class DirectEntry:
             log.emit("internal.error", logging.ERROR, where=log.where(exc))
             raise TransientFailure("InternalError: casrelay failed unexpectedly; the error has been logged") from None
         if done.pending_sinks:
-            raise TransientFailure(f"DeliveryPending: order {done.document['OrderIdString']} is not yet "
+            raise TransientFailure(f"DeliveryPending: order {done.reference} is not yet "
                                    f"delivered to {', '.join(done.pending_sinks)}")
         return done.document

@@ -110,7 +110,7 @@ def _placed(done: Delivered, xml: bool) -> dict[str, Any]:
     if done.pending_sinks:
         # The order exists but a sink has not confirmed it: a non-2xx makes webhook senders retry,
         # and the retry re-pushes from the ledger without ordering again.
-        pending = delivery_pending(done.document["OrderIdString"], done.pending_sinks)
+        pending = delivery_pending(done.reference, done.pending_sinks)
         doc = {**done.document, "Code": pending.code, "Message": pending.message,
                "PendingSinks": list(pending.pending_sinks)}
         return http_response(status_of(pending), doc, xml, headers={**headers, **headers_of(pending)})

@@ -93,3 +93,32 @@ def not_ordered(waited_seconds: float) -> NotOrdered:
 def precheck_no_package(product_code: str) -> NoPackageLeft:
     """The quota pre-check (``PRECHECK_QUOTA``) found the package empty, so the paid call was not sent."""
     return NoPackageLeft("NotRemainCount", f"no package left for ProductCode {product_code}; nothing was ordered")
+
+
+class NoInstanceLeft(CasRefused):
+    """V2.0: no ``inactive`` certificate instance of the account fits the order: nothing was applied."""
+
+
+def no_instance_left(looked_for: str) -> NoInstanceLeft:
+    message = f"no inactive certificate instance fits the order ({looked_for}); buy one, or name one as InstanceId"
+    return NoInstanceLeft("NoInstanceLeft", message, errors=(FieldError("ProductCode", "NoInstanceLeft", message),))
+
+
+class InstanceNotUsable(CasRefused):
+    """V2.0: the order's own ``InstanceId`` cannot take it (not inactive, too small, of another product);
+    nothing was applied."""
+
+
+def instance_not_usable(instance_id: str, reason: str) -> InstanceNotUsable:
+    message = f"the instance {instance_id} cannot take this order: {reason}"
+    return InstanceNotUsable("InstanceNotUsable", message,
+                             errors=(FieldError("InstanceId", "InstanceNotUsable", message),))
+
+
+class InstanceInUse(CasRefused):
+    """V2.0: the order's own ``InstanceId`` is leased to another order, which may apply on it."""
+
+
+def instance_in_use(instance_id: str) -> InstanceInUse:
+    message = f"the instance {instance_id} is taken by another order; nothing was applied for this one"
+    return InstanceInUse("InstanceInUse", message, errors=(FieldError("InstanceId", "InstanceInUse", message),))

@@ -17,12 +17,22 @@ from typing import Any
 
 from .base import FieldError, RelayError
 from .caller import IdempotencyConflict, InvalidOrder
-from .cas import NOT_ORDERED_CODE, CasFailed, CasRefused, NoPackageLeft, NotOrdered
+from .cas import (
+    NOT_ORDERED_CODE,
+    CasFailed,
+    CasRefused,
+    InstanceInUse,
+    InstanceNotUsable,
+    NoInstanceLeft,
+    NoPackageLeft,
+    NotOrdered,
+)
 
 #: The kinds a ledger record can hold: what ``Ledger.failed`` is ever given. Anything else read back
 #: (a damaged or foreign row) is answered as a refusal, which orders nothing.
 STORED_KINDS: dict[str, type[RelayError]] = {
-    cls.__name__: cls for cls in (CasRefused, NoPackageLeft, NotOrdered, CasFailed, InvalidOrder, IdempotencyConflict)
+    cls.__name__: cls for cls in (CasRefused, NoPackageLeft, NotOrdered, CasFailed, InvalidOrder, IdempotencyConflict,
+                                  NoInstanceLeft, InstanceNotUsable, InstanceInUse)
 }
 _TRANSIENT_KINDS = frozenset({"NotOrdered", "CasFailed"})
 

@@ -22,7 +22,7 @@ from ..push import message as downstream
 from ..push.base import Sink
 from ..push.exceptions import SinkError
 from ..records import OrderRecord
-from ..response import success_document
+from ..response import instance_document, success_document
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,34 @@ class Delivered:
     duplicate: bool
     pending_sinks: tuple[str, ...] = ()
 
+    @property
+    def ids(self) -> dict[str, str]:
+        """What names the order for a summary or a log line: the OrderId (V1.0) or the InstanceId (V2.0)."""
+        if "InstanceId" in self.document:
+            return {"InstanceId": str(self.document["InstanceId"])}
+        return {"OrderId": str(self.document["OrderIdString"])}
+
+    @property
+    def reference(self) -> str:
+        return next(iter(self.ids.values()))
+
+
+def document_of(record: LedgerRecord) -> dict[str, Any]:
+    """The success body for a record CAS holds an order for: V1.0's OrderId, or V2.0's instance."""
+    domains, product = tuple(record.order.get("domains", [])), str(record.order.get("product", ""))
+    if record.instance_id is not None and record.order_id is None:
+        return instance_document(record.instance_id, record.certificate_id, record.cas_request_id or "", domains,
+                                 product)
+    assert record.order_id is not None
+    return success_document(record.order_id, record.cas_request_id or "", domains, product)
+
 
 class Delivery:
-    def __init__(self, ledger: Ledger, sinks: Sequence[Sink]) -> None:
+    def __init__(self, ledger: Ledger, sinks: Sequence[Sink], message_version: int = downstream.VERSION) -> None:
+        """``message_version``: the downstream schema this deployment sends (2 for V2.0 instances)."""
         self.ledger = ledger
         self.sinks = list(sinks)
+        self.message_version = message_version
 
     @property
     def sink_names(self) -> list[str]:
@@ -49,13 +72,16 @@ class Delivery:
         if id_basis is None:
             # One id per outcome: per OrderId for an order, so that a second order of one key is not dropped
             # as a repeat by a receiver that deduplicates on the id.
-            id_basis = f"{record.key}#{record.order_id}" if kind == downstream.CREATED else record.key
+            placed = record.order_id if record.order_id is not None else record.instance_id
+            id_basis = f"{record.key}#{placed}" if kind == downstream.CREATED else record.key
         return downstream.build(
             kind, key=record.key, id_basis=id_basis, trigger=str(record.source.get("trigger", "http")),
             source_message_id=record.source.get("message_id"), domains=record.order.get("domains", []),
             product_code=record.order.get("product"), validate_type=record.order.get("validate"),
             order_id=record.order_id, request_id=record.cas_request_id,
-            ordered_at=record.updated_at if record.order_id is not None else None, error=error,
+            ordered_at=record.updated_at if record.placed else None, error=error,
+            version=self.message_version, instance_id=record.instance_id if record.placed else None,
+            certificate_id=record.certificate_id,
         )
 
     def push(self, message: dict[str, Any], skip: set[str] | frozenset[str] = frozenset()) -> tuple[list[str],
@@ -107,10 +133,7 @@ class Delivery:
         pending: tuple[str, ...] = ()
         if record.state != DELIVERED:
             record, pending = self.push_tracked(downstream.CREATED, record)
-        assert record.order_id is not None
-        doc = success_document(record.order_id, record.cas_request_id or "", tuple(record.order.get("domains", [])),
-                               str(record.order.get("product", "")))
-        return Delivered(doc, record, duplicate, pending)
+        return Delivered(document_of(record), record, duplicate, pending)
 
     def push_failure(self, record: OrderRecord, err: RelayError, order: Order | None) -> tuple[str, ...]:
         """Report a record that will never be ordered (invalid, or refused before the ledger) downstream."""
@@ -118,6 +141,6 @@ class Delivery:
         message = downstream.build(
             downstream.FAILED, key=None, id_basis=basis, trigger=record.trigger, source_message_id=record.message_id,
             domains=list(order.domains) if order else [], product_code=order.product_code if order else None,
-            validate_type=order.validate_type if order else None, error=to_value(err),
+            validate_type=order.validate_type if order else None, error=to_value(err), version=self.message_version,
         )
         return tuple(self.push(message)[1])

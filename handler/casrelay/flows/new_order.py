@@ -13,6 +13,7 @@ Every way the paid call can end is written down before anything else happens:
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from .. import log
@@ -30,11 +31,13 @@ from ..errors import (
 )
 from ..ledger import FAILED, ORDERED, Ledger, LedgerConfig, LedgerRecord, guard
 from ..ledger.key import key_tags
+from ..ledger.lease import InstanceLeases
 from ..order import Order
-from ..ordering import OrderingBackend, PlacedOrder
+from ..ordering import Attempt, OrderingBackend, PlacedOrder
 from ..push import message as downstream
-from ..response import stored_error, success_document
-from .delivery import Delivered, Delivery
+from ..response import stored_error
+from .delivery import Delivered, Delivery, document_of
+from .lease import OrderReservation
 from .reconcile import ABSENT, Reconciler
 from .retry import PaidCall
 
@@ -49,6 +52,17 @@ def forget(ledger: Ledger, record: LedgerRecord) -> None:
     raise OrderAgain
 
 
+#: Seconds kept back from the claim's end for recording the outcome after the paid call returns.
+_MARGIN_SECONDS = 8.0
+
+
+def call_deadline(record: LedgerRecord) -> float | None:
+    """When the paid call must be done (``time.monotonic()``): the claim runs 5 s past the invocation."""
+    if record.claim_expires_at is None:
+        return None
+    return time.monotonic() + max(0.0, record.claim_expires_at - time.time() - _MARGIN_SECONDS)
+
+
 class NewOrder:
     def __init__(self, config: LedgerConfig, ledger: Ledger, backend: OrderingBackend, paid_call: PaidCall,
                  delivery: Delivery, reconciler: Reconciler) -> None:
@@ -58,6 +72,7 @@ class NewOrder:
         self.paid_call = paid_call
         self.delivery = delivery
         self.reconciler = reconciler
+        self.leases = InstanceLeases(ledger)
 
     def run(self, order: Order, current: LedgerRecord, creds: Credentials | None, key: str) -> Delivered:
         if current.attempted_at is None:  # the claim did not carry the attempt mark: write it now
@@ -85,33 +100,40 @@ class NewOrder:
             raise err
 
     def _call(self, order: Order, current: LedgerRecord, creds: Credentials | None, key: str) -> Delivered:
+        # A backend that chooses what to spend (V2.0 instances) leases it through ``lease``, which rewrites the
+        # record: every write below starts from ``lease.record``.
+        lease = OrderReservation(self.leases, current)
+        attempt = Attempt(key, lease, call_deadline(current))
         try:
-            placed = self.paid_call.send(order, creds, key, key_tags(self.config.order_tag_key, order, key))
+            placed = self.paid_call.send(order, creds, key, key_tags(self.config.order_tag_key, order, key), attempt)
         except CasOutcomeUnknown as err:
-            return self._unknown(current, creds, err)
+            return self._unknown(lease.record, creds, err)
         except CasRefused as err:
             # CAS looked at the order and refused it: permanent, and answered the same way next time.
-            self._refused(current, err)
+            self._refused(lease.record, err)
             raise
         except RelayError as err:
-            if resend_is_safe(err) or isinstance(err, CasFailed | MissingCredentials):
-                self._release(current)  # refused before acting, or never sent: a later arrival may order
+            if resend_is_safe(err) or isinstance(err, CasFailed | MissingCredentials | LedgerUnavailable):
+                self._release(lease.record)  # refused before acting, or never sent: a later arrival may order
                 raise
-            return self._unknown(current, creds, err)  # anything else proves nothing
+            return self._unknown(lease.record, creds, err)  # anything else proves nothing
         except Exception as exc:  # a bug after the call left: the order may exist, so never retry blindly
             log.emit("internal.error", logging.ERROR, key=key, where=type(exc).__name__)
-            return self._unknown(current, creds, cas_outcome_unknown("casrelay failed while placing the order"))
-        return self._record(order, current, placed, key)
+            return self._unknown(lease.record, creds,
+                                 cas_outcome_unknown("casrelay failed while placing the order"))
+        return self._record(order, lease.record, placed, key)
 
     def _record(self, order: Order, current: LedgerRecord, placed: PlacedOrder, key: str) -> Delivered:
-        saved = guard.settle(lambda: self.ledger.ordered(current, placed.order_id, placed.request_id), key,
+        saved = guard.settle(lambda: self.ledger.ordered(current, placed.order_id, placed.request_id,
+                                                         instance_id=placed.instance_id,
+                                                         certificate_id=placed.certificate_id), key,
                              fallback=None, event="ledger.order_unrecorded", order_id=str(placed.order_id),
-                             cas_request_id=placed.request_id)
+                             instance_id=placed.instance_id, cas_request_id=placed.request_id)
         if saved is None:
             # The order exists and the ledger cannot say so: push it and tell the caller anyway. The lapsed
             # claim becomes ``unknown`` and reconciliation (the sweep) adopts this very order.
             return self._orphan(current, placed, order)
-        if saved.order_id != placed.order_id:
+        if (saved.order_id, saved.instance_id) != (placed.order_id, placed.instance_id):
             # The claim lapsed while the call was out and the key was settled with another order: this one
             # exists too, and must not vanish. Announce it downstream and log both.
             log.emit("order.second_order", logging.ERROR, key=key, order_id=str(placed.order_id),
@@ -134,10 +156,11 @@ class NewOrder:
 
     def _orphan(self, current: LedgerRecord, placed: PlacedOrder, order: Order) -> Delivered:
         """Push and answer an order the ledger does not hold, so that its OrderId is not lost."""
-        orphan = current.evolve(state=ORDERED, order_id=placed.order_id, cas_request_id=placed.request_id)
+        orphan = current.evolve(state=ORDERED, order_id=placed.order_id, cas_request_id=placed.request_id,
+                                instance_id=placed.instance_id or current.instance_id,
+                                certificate_id=placed.certificate_id)
         _confirmed, failed = self.delivery.push(self.delivery.message(downstream.CREATED, orphan))
-        doc = success_document(placed.order_id, placed.request_id, order.domains, order.product_code)
-        return Delivered(doc, None, False, tuple(failed))
+        return Delivered(document_of(orphan), None, False, tuple(failed))
 
     def _unknown(self, current: LedgerRecord, creds: Credentials | None, err: RelayError) -> Delivered:
         # If this write fails, the claim (with its attempt mark) lapses into ``unknown`` by itself, and the

@@ -43,11 +43,12 @@ from ..response import status_of
 from ..validation import validate_order
 from ..validation.base import KNOWN_PARAMETERS
 from .delivery import Delivered, Delivery
+from .instance_order import OrderReader
 from .new_order import NewOrder, OrderAgain, forget
 from .reconcile import ABSENT, Reconciler
 
 #: Input names a log line may carry as they are; any other name is the client's own text (an e-mail, say).
-_NAMED_INPUTS = KNOWN_PARAMETERS | {"Idempotency-Key"}
+_NAMED_INPUTS = KNOWN_PARAMETERS | {"Idempotency-Key", "InstanceId", "ContactIdList", "CompanyId"}
 
 
 def loggable_fields(err: RelayError) -> list[str]:
@@ -78,7 +79,10 @@ def summary(order: Order) -> dict[str, Any]:
 
 class PlaceOnce:
     def __init__(self, settings: Settings, config: LedgerConfig, ledger: Ledger, delivery: Delivery,
-                 reconciler: Reconciler, new_order: NewOrder) -> None:
+                 reconciler: Reconciler, new_order: NewOrder, read_order: OrderReader | None = None) -> None:
+        """``read_order`` validates an order's parameters when the shared validation is not all of it
+        (``flows/instance_order``: V2.0 adds three)."""
+        self.read_order = read_order
         self.settings = settings
         self.config = config
         self.ledger = ledger
@@ -96,7 +100,7 @@ class PlaceOnce:
         key: str | None = None
         with log.tallied() as tally:
             try:
-                order = validate_order(record.params, self.settings)
+                order = (self.read_order or validate_order)(record.params, self.settings)
                 key = order_key(record, order)
                 with log.bound(key=key):
                     done = self._place(record, context, order, key)
@@ -169,7 +173,8 @@ def _log_placed(record: OrderRecord, done: Delivered, key: str | None, started: 
         f"order.{outcome}", logging.INFO, trigger=record.trigger, message_id=record.message_id,
         key=rec.key if rec else key,
         domains=done.document["Domains"], product=done.document["ProductCode"], outcome=outcome,
-        order_id=done.document["OrderIdString"], cas_request_id=done.document["RequestId"],
+        order_id=done.document.get("OrderIdString"), instance_id=done.document.get("InstanceId"),
+        cas_request_id=done.document["RequestId"],
         pending_sinks=list(done.pending_sinks) or None, email=rec.order.get("email") if rec else None,
         phone=rec.order.get("phone") if rec else None, latency_ms=round((time.monotonic() - started) * 1000, 1),
         **tally,

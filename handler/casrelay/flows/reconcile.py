@@ -18,6 +18,13 @@ of the listing, with two different strictnesses:
 Everything else (several candidates, a listing that is too early, truncated, or failed) leaves the
 record ``unknown``. With ``CANCEL_DUPLICATE_ORDERS`` several exact candidates are reduced to the
 earliest, the others cancelled, which returns their quota.
+
+A backend that can be asked directly what it did for one record (``OrderingBackend.look_up``: V2.0
+reads the leased instance's detail and our tag) answers instead of the listing. The record's instance
+counts only while its lease is the record's own (``ledger/lease.py``): an order that lost the lease
+never applied on that instance. "Not applied" proves absence only once the last try is older than
+``RECONCILE_LIST_LAG_SECONDS``, like an empty listing, so a request still on its way cannot land after
+the key was given back; with no lease at all, no ApplyCertificate was ever sent.
 """
 
 from __future__ import annotations
@@ -31,7 +38,9 @@ from .. import log
 from ..cas.credentials import Credentials
 from ..errors import RelayError
 from ..ledger import Ledger, LedgerRecord, guard
-from ..ordering import ListedOrder, OrderingBackend
+from ..ledger.key import short_tag_value
+from ..ledger.lease import InstanceLeases
+from ..ordering import APPLIED, NOT_APPLIED, Finding, ListedOrder, OrderingBackend
 
 CLOCK_MARGIN_SECONDS = 120
 #: Statuses in which a listed order no longer counts as a live order to adopt (CAS's documented set).
@@ -63,9 +72,12 @@ def _domains(text: str) -> set[str]:
 
 class Reconciler:
     def __init__(self, ledger: Ledger, backend: OrderingBackend, cancel_duplicates: bool,
-                 list_lag_seconds: float, clock: Callable[[], float] = time.time) -> None:
+                 list_lag_seconds: float, clock: Callable[[], float] = time.time,
+                 order_tag_key: str | None = None) -> None:
         self.ledger = ledger
         self.backend = backend
+        self.leases = InstanceLeases(ledger)
+        self.order_tag_key = order_tag_key
         self.cancel_duplicates = cancel_duplicates
         self.list_lag_seconds = list_lag_seconds
         self._clock = clock
@@ -128,6 +140,9 @@ class Reconciler:
         if not domains:
             return Reconciled(record, UNRESOLVED, 0, reason="the record names no domain")
         asked_at = self._clock()
+        found_directly = self._look_up(record, creds)
+        if found_directly is not None:
+            return self._settle(record, found_directly, asked_at)
         try:
             listing = self.backend.find([str(d) for d in domains], creds)
         except RelayError as err:
@@ -160,6 +175,27 @@ class Reconciler:
         log.emit("reconcile.unresolved", logging.WARNING, key=record.key, candidates=len(found),
                  domains=list(domains), reason=reason)
         return Reconciled(record, UNRESOLVED, len(found), cancelled, reason)
+
+    def _look_up(self, record: LedgerRecord, creds: Credentials | None) -> Finding | None:
+        instance_id = record.instance_id if self.leases.holds(record) else None
+        tags = ((self.order_tag_key, short_tag_value(record.key)),) if self.order_tag_key else ()
+        return self.backend.look_up(record.key, tags, instance_id, creds)
+
+    def _settle(self, record: LedgerRecord, finding: Finding, asked_at: float) -> Reconciled:
+        """A backend's direct answer, as a verdict: adopt what it applied, or prove absence, or wait."""
+        if finding.verdict == APPLIED:
+            adopted = self.ledger.ordered(record, None, record.cas_request_id or "", note="adopted by reconciliation",
+                                          instance_id=finding.instance_id, certificate_id=finding.certificate_id)
+            log.emit("reconcile.adopted", key=record.key, instance_id=finding.instance_id, reason=finding.reason)
+            return Reconciled(adopted, ADOPTED if adopted.placed else UNRESOLVED, 1)
+        settled_for = asked_at - (record.call_ended_at or record.attempted_at or record.created_at)
+        if finding.verdict == NOT_APPLIED and (finding.instance_id is None or settled_for >= self.list_lag_seconds):
+            log.emit("reconcile.absent", key=record.key, instance_id=finding.instance_id, reason=finding.reason)
+            return Reconciled(record, ABSENT, 0)
+        reason = finding.reason if finding.verdict != NOT_APPLIED else "too early to prove nothing was applied"
+        log.emit("reconcile.unresolved", logging.WARNING, key=record.key, instance_id=finding.instance_id,
+                 reason=reason)
+        return Reconciled(record, UNRESOLVED, 0, reason=reason)
 
     def _cancel_extras(self, record: LedgerRecord, found: list[ListedOrder], creds: Credentials | None
                        ) -> tuple[int, ...]:

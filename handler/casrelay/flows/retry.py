@@ -16,7 +16,7 @@ from ..cas.credentials import Credentials
 from ..cas.errors import resend_is_safe
 from ..errors import RelayError
 from ..order import Order
-from ..ordering import OrderingBackend, PlacedOrder, Tags
+from ..ordering import Attempt, OrderingBackend, PlacedOrder, Tags
 
 MAX_ATTEMPTS = 3
 MAX_BACKOFF_SECONDS = 2.0
@@ -27,16 +27,17 @@ class PaidCall:
         self.backend = backend
         self._sleep = sleep
 
-    def send(self, order: Order, creds: Credentials | None, key: str, tags: Tags) -> PlacedOrder:
+    def send(self, order: Order, creds: Credentials | None, key: str, tags: Tags,
+             attempt: Attempt | None = None) -> PlacedOrder:
         """Place ``order``, retrying at most ``MAX_ATTEMPTS`` times over failures that prove nothing was spent."""
-        attempt = 0
+        tries = 0
         while True:
-            attempt += 1
+            tries += 1
             try:
-                return self.backend.place(order, creds, tags)
+                return self.backend.place(order, creds, tags, attempt)
             except RelayError as err:
-                if not resend_is_safe(err) or attempt >= MAX_ATTEMPTS:
+                if not resend_is_safe(err) or tries >= MAX_ATTEMPTS:
                     raise
-                wait = min(float(err.retry_after or 0) or 0.2 * 2**attempt, MAX_BACKOFF_SECONDS)
-                log.emit("cas.retry", key=key, attempt=attempt, code=err.cas_code or err.code, wait_s=wait)
+                wait = min(float(err.retry_after or 0) or 0.2 * 2**tries, MAX_BACKOFF_SECONDS)
+                log.emit("cas.retry", key=key, attempt=tries, code=err.cas_code or err.code, wait_s=wait)
                 self._sleep(wait)

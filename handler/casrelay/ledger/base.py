@@ -127,13 +127,16 @@ class Ledger:
         """Forget an owned claim: CAS certainly did not act, so a later arrival may order."""
         self.store.delete(record.key, record.version)
 
-    def ordered(self, record: LedgerRecord, order_id: int, cas_request_id: str,
-                note: str | None = None) -> LedgerRecord:
-        """Save the OrderId. Retried over races, because this write must not be lost."""
+    def ordered(self, record: LedgerRecord, order_id: int | None, cas_request_id: str,
+                note: str | None = None, instance_id: str | None = None,
+                certificate_id: int | None = None) -> LedgerRecord:
+        """Save the OrderId (V1.0), or the applied instance (V2.0: ``instance_id``, ``order_id`` None).
+        Retried over races, because this write must not be lost."""
         for _ in range(_MAX_RACES):
             try:
                 return self._write(
                     record, state=ORDERED, order_id=order_id, cas_request_id=cas_request_id, claim_token=None,
+                    instance_id=instance_id or record.instance_id, certificate_id=certificate_id,
                     claim_expires_at=None, error=None, deliveries={}, settled=False, parked_at=None, note=note,
                     expires_at=None,  # kept until every sink has it (``delivered``)
                 )
@@ -141,7 +144,7 @@ class Ledger:
                 latest = self.store.get(record.key)
                 if latest is None:
                     raise StoreUnavailable(f"ledger record {record.key} vanished while saving its OrderId") from None
-                if latest.order_id is not None:
+                if latest.order_id is not None or latest.placed:
                     return latest
                 record = latest
         raise StoreUnavailable(f"could not save the OrderId for {record.key}")

@@ -38,7 +38,9 @@ def explicit_key(value: str) -> str:
 
 
 def payload_hash(order: Order) -> str:
-    return _digest(order.cas_parameters())
+    """The whole order: its API parameters and, for a V2.0 order, the instance, contacts and company it names
+    (absent from a V1.0 order, so V1.0 hashes are what they always were)."""
+    return _digest({**order.cas_parameters(), **order.instance_parameters()})
 
 
 def short_tag_value(key: str) -> str:

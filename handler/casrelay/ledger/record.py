@@ -35,7 +35,9 @@ ORDERED = "ordered"
 DELIVERED = "delivered"
 FAILED = "failed"
 UNKNOWN = "unknown"
-STATES = frozenset({CLAIMED, ORDERED, DELIVERED, FAILED, UNKNOWN})
+#: Not an order's state: a V2 instance lease (``ledger/lease.py``), never open, never swept.
+LEASED = "leased"
+STATES = frozenset({CLAIMED, ORDERED, DELIVERED, FAILED, UNKNOWN, LEASED})
 
 
 def _order_summary_ok(order: dict[str, Any]) -> bool:
@@ -86,6 +88,11 @@ class LedgerRecord:
     call_ended_at: float | None = None
     #: Until when a sweep holds this record (set by ``Ledger.take_for_sweep``).
     swept_until: float | None = None
+    #: V2.0: the certificate instance this order holds (leased before it is touched) or applied on; the
+    #: instance stands where V1.0 has the OrderId. On a lease record, the instance it leases.
+    instance_id: str | None = None
+    #: V2.0: the issued certificate's ID, once known.
+    certificate_id: int | None = None
 
     def to_json(self) -> str:
         """Once per durable write, so it is on every order's path: the instance's own dict (the fields, no
@@ -120,7 +127,10 @@ class LedgerRecord:
             and (self.error is None or isinstance(self.error, dict))
             and isinstance(self.deliveries, dict) and all(num(v) for v in self.deliveries.values())
             and isinstance(self.settled, bool) and isinstance(self.sweeps, int)
-            and (self.state not in (ORDERED, DELIVERED) or self.order_id is not None)
+            and (self.instance_id is None or isinstance(self.instance_id, str))
+            and (self.certificate_id is None or (isinstance(self.certificate_id, int)
+                                                 and not isinstance(self.certificate_id, bool)))
+            and (self.state not in (ORDERED, DELIVERED) or self.order_id is not None or self.instance_id is not None)
         )
         if not ok:
             raise DamagedRecord("a ledger record has fields of the wrong type or an unknown state")
@@ -155,6 +165,11 @@ class LedgerRecord:
         if self.state == UNKNOWN:
             return ("unknown", self.parked_at is not None)
         return (self.state,)
+
+    @property
+    def placed(self) -> bool:
+        """CAS holds an order for this key: an OrderId (V1.0) or an applied instance (V2.0) is recorded."""
+        return self.state in (ORDERED, DELIVERED)
 
     @property
     def names_key(self) -> str:

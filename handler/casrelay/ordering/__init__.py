@@ -3,16 +3,34 @@
 from ..cas.client import CasClient
 from ..cas.ratelimit import CallPacer
 from ..config import Settings
-from .base import ListedOrder, Listing, OrderingBackend, PackageState, PlacedOrder, Tags
+from .base import (
+    APPLIED,
+    NOT_APPLIED,
+    UNRESOLVED,
+    Attempt,
+    Finding,
+    ListedOrder,
+    Listing,
+    OrderingBackend,
+    PackageState,
+    PlacedOrder,
+    Reservation,
+    Tags,
+)
+from .instance import InstanceBackend
 from .package import PackageBackend
 
 
 def open_backend(settings: Settings, client: CasClient | None = None,
                  pacer: CallPacer | None = None) -> OrderingBackend:
-    """The backend this deployment orders with (V1.0 packages today). ``pacer`` paces every CAS call the
-    new client makes (the local ``Pacer`` when None); it is ignored when ``client`` is given."""
-    return PackageBackend(client or CasClient(settings, pacer))
+    """The backend this deployment orders with: ``CAS_ORDER_API`` picks V1.0 packages or V2.0 instances.
+    ``pacer`` paces every CAS call the new client makes (the local ``Pacer`` when None); it is ignored when
+    ``client`` is given."""
+    client = client or CasClient(settings, pacer)
+    if settings.order_api == "instance":
+        return InstanceBackend(client, settings.task_wait_seconds)
+    return PackageBackend(client)
 
 
-__all__ = ["ListedOrder", "Listing", "OrderingBackend", "PackageBackend", "PackageState", "PlacedOrder", "Tags",
-           "open_backend"]
+__all__ = ["APPLIED", "NOT_APPLIED", "UNRESOLVED", "Attempt", "Finding", "InstanceBackend", "ListedOrder", "Listing",
+           "OrderingBackend", "PackageBackend", "PackageState", "PlacedOrder", "Reservation", "Tags", "open_backend"]

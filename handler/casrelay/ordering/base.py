@@ -15,7 +15,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ..cas.credentials import Credentials
 from ..order import Order
@@ -25,8 +25,51 @@ Tags = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class PlacedOrder:
-    order_id: int
+    """What the paid call placed: a V1.0 OrderId, or the V2.0 instance applied on (``order_id`` None)."""
+
+    order_id: int | None
     request_id: str
+    instance_id: str | None = None
+    #: V2.0: the issued certificate's ID, when the application finished within the invocation.
+    certificate_id: int | None = None
+
+
+class Reservation(Protocol):
+    """The ledger's side of choosing what to spend, which the flows provide (``flows/lease.py``): a backend
+    that chooses among several things to spend (V2.0 instances) leases one here before touching it."""
+
+    def held(self) -> str | None:
+        """The instance this order already holds (a redelivery, a retry), if any."""
+
+    def take(self, instance_id: str) -> bool:
+        """Lease ``instance_id`` to this order with conditional writes; ``False``: another order holds it."""
+
+    def give_back(self) -> None:
+        """Free the held instance: nothing was applied on it."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One paid call's circumstances: the key's tag value, the lease, when the invocation must stop."""
+
+    key: str
+    reservation: Reservation | None = None
+    #: ``time.monotonic()`` by which the call must return (the invocation's end, less a margin).
+    deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What CAS did for one attempt, asked of CAS directly (V2.0: the leased instance's detail)."""
+
+    #: ``applied``, ``absent`` (nothing was applied: the key may be placed again) or ``unresolved``.
+    verdict: str
+    reason: str = ""
+    instance_id: str | None = None
+    certificate_id: int | None = None
+
+
+APPLIED, NOT_APPLIED, UNRESOLVED = "applied", "absent", "unresolved"
 
 
 @dataclass(frozen=True)
@@ -69,8 +112,15 @@ class OrderingBackend(ABC):
     action: str
 
     @abstractmethod
-    def place(self, order: Order, creds: Credentials | None, tags: Tags = ()) -> PlacedOrder:
-        """The paid call: one order, one package spent. Never retried here."""
+    def place(self, order: Order, creds: Credentials | None, tags: Tags = (),
+              attempt: Attempt | None = None) -> PlacedOrder:
+        """The paid call: one order, one package (or instance) spent. Never retried here."""
+
+    def look_up(self, key: str, tags: Tags, instance_id: str | None, creds: Credentials | None) -> Finding | None:
+        """What CAS did for the record of ``key``, asked directly; ``None`` when this backend can only be
+        searched (V1.0: ``find``, which ``flows/reconcile`` reads). ``instance_id`` is the instance the record
+        holds a lease on (None: it leased none, so it applied on none)."""
+        return None
 
     @abstractmethod
     def find(self, domains: Sequence[str], creds: Credentials | None) -> Listing:

@@ -16,7 +16,7 @@ from ..cas.credentials import Credentials
 from ..cas.preview import signed_preview
 from ..errors import RelayError, cas_outcome_unknown, missing_credentials
 from ..order import Order
-from .base import ListedOrder, Listing, OrderingBackend, PackageState, PlacedOrder, Tags
+from .base import Attempt, ListedOrder, Listing, OrderingBackend, PackageState, PlacedOrder, Tags
 
 CREATE = "CreateCertificateForPackageRequest"
 LIST = "ListUserCertificateOrder"
@@ -56,7 +56,8 @@ class PackageBackend(OrderingBackend):
             return False
         return True
 
-    def place(self, order: Order, creds: Credentials | None, tags: Tags = ()) -> PlacedOrder:
+    def place(self, order: Order, creds: Credentials | None, tags: Tags = (),
+              attempt: Attempt | None = None) -> PlacedOrder:
         if creds is None:
             raise missing_credentials()
         from alibabacloud_cas20200407 import models
