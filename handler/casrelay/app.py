@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import log
+from .cas.client import CasClient
 from .cas.shared_pacer import open_pacer, pacer_mode
-from .config import Settings
+from .config import ConfigError, Settings
 from .entry.batch import BatchEntry
 from .entry.direct import DirectEntry
 from .entry.http import HttpEntry
@@ -33,10 +34,13 @@ from .flows.retry import PaidCall
 from .flows.sweep import Sweeper
 from .ledger import Ledger, LedgerConfig, open_store
 from .ledger import load as load_ledger_config
-from .ordering import OrderingBackend, open_backend
+from .ordering import OrderingBackend, open_backends
 from .push import build_sinks
 from .response import error_document, http_error, status_document, status_of
 from .triggers import BatchInvocation, DirectInvocation, HttpInvocation, TimerInvocation, classify
+
+#: The longest tag key a V2.0 instance takes (the SDK model of UpdateInstance's Tags).
+MAX_INSTANCE_TAG_KEY = 64
 
 
 class App:
@@ -45,15 +49,27 @@ class App:
         self.settings = settings
         source = os.environ if env is None else env
         self.ledger_config = config = ledger_config or load_ledger_config(env)
+        if settings.order_api == "instance" and not 0 < len(config.order_tag_key) <= MAX_INSTANCE_TAG_KEY:
+            # Reconciliation tells our application from anyone else's by this tag alone: without it, or with
+            # a key longer than an instance tag may be, an ambiguous ApplyCertificate could never be adopted.
+            raise ConfigError(f"ORDER_TAG_KEY must be 1 to {MAX_INSTANCE_TAG_KEY} characters with "
+                              "CAS_ORDER_API=instance: it is how an application is known to be this order's")
         store = open_store(config.store_url)  # first: a bad IDEMPOTENCY_STORE is named as the store's error
         # One pacer under every CAS call: shared by all instances through a Redis ledger, else this one's own.
-        self.backend = backend or open_backend(
-            settings, pacer=open_pacer(settings, config.store_url, pacer_mode(source)))
+        # A backend per API generation, so that records placed before a switch of CAS_ORDER_API are still
+        # reconciled by their own; an injected backend (tests) answers for every record.
+        backends: dict[str, OrderingBackend] = {}
+        if backend is None:
+            backends = open_backends(settings, CasClient(settings, open_pacer(settings, config.store_url,
+                                                                              pacer_mode(source))))
+            backend = backends[settings.order_api]
+        self.backend = backend
         self.ledger = Ledger(store, config)
         self.sinks = build_sinks(source.get("ORDER_SINKS", ""), env)
         self.delivery = Delivery(self.ledger, self.sinks, message_version(settings))
         self.reconciler = Reconciler(self.ledger, self.backend, config.cancel_duplicates,
-                                     config.reconcile_list_lag_seconds, order_tag_key=config.order_tag_key)
+                                     config.reconcile_list_lag_seconds, order_tag_key=config.order_tag_key,
+                                     backends=backends)
         self.paid_call = PaidCall(self.backend)
         new_order = NewOrder(config, self.ledger, self.backend, self.paid_call, self.delivery, self.reconciler)
         self.place = PlaceOnce(settings, config, self.ledger, self.delivery, self.reconciler, new_order,

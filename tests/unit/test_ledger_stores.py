@@ -232,3 +232,41 @@ def test_a_redis_rival_that_expired_does_not_hide_the_live_rivals_listed_after_i
     names = _out("probe", ["a.example.com"]).names_key
     assert [r.key for r in store.calls_out(names)] == ["key:b-live", "key:c-live"]
     store.close()
+
+
+def test_redis_records_written_before_the_calls_out_sets_are_found_after_the_sweep_backfills_them(redis_url):
+    store = open_store(redis_url)
+    record = _out("key:old-parked", ["old.example.com"], UNKNOWN)
+    store.create(record)
+    store._client.delete("casrelay:calls-out:" + record.names_key, "casrelay:calls-out-backfilled")  # as before
+    assert store.calls_out(record.names_key) == []
+    store.compact()  # the sweep's housekeeping
+    assert [r.key for r in store.calls_out(record.names_key)] == ["key:old-parked"]
+    store._client.srem("casrelay:calls-out:" + record.names_key, "key:old-parked")
+    store.compact()  # once per ledger: the marker stops a second scan
+    assert store.calls_out(record.names_key) == []
+    store.close()
+
+
+def test_two_processes_migrating_one_old_sqlite_ledger_both_open_it(tmp_path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE ledger (key TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, "
+                 "order_id INTEGER, expires_at REAL, data TEXT NOT NULL)")
+    for i in range(300):
+        record = _out(f"key:{i:03d}", [f"n{i}.example.com"], UNKNOWN)
+        conn.execute("INSERT INTO ledger VALUES (?, ?, ?, NULL, NULL, ?)",
+                     (record.key, record.version, record.state, record.to_json()))
+    conn.commit()
+    conn.close()
+    script = ("import sys; sys.path.insert(0, 'handler'); from casrelay.ledger import open_store; "
+              f"s = open_store('sqlite://{path}'); print(len(s.scan_open(1e12, 1000)[0]))")
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], results
+    assert [out.strip() for out, _ in results] == ["300", "300"]

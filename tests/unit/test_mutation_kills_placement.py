@@ -335,7 +335,7 @@ def test_the_ledger_keeps_the_order_s_summary_with_its_contacts_masked_and_its_s
     w = world()
     w.place(CONTACTS, trigger="kafka", message_id="topic/0/7")
     record = w.only_record()
-    assert record.order == {"domains": ["a.example.com"], "product": PRODUCT, "validate": "DNS",
+    assert record.order == {"api": "package", "domains": ["a.example.com"], "product": PRODUCT, "validate": "DNS",
                             "email": "t***@example.com", "phone": "***5678"}
     assert record.source == {"trigger": "kafka", "message_id": "topic/0/7"}
     [(_, message)] = w.sinks[0].accepted

@@ -115,10 +115,23 @@ def instance_not_usable(instance_id: str, reason: str) -> InstanceNotUsable:
                              errors=(FieldError("InstanceId", "InstanceNotUsable", message),))
 
 
-class InstanceInUse(CasRefused):
-    """V2.0: the order's own ``InstanceId`` is leased to another order, which may apply on it."""
+class InstanceInUse(CasError):
+    """V2.0: the order's own ``InstanceId`` is leased to another order, which may apply on it. Nothing was
+    applied for this one, and the other order may yet give the instance back: the key is released and the
+    caller may try again (a queue record is redelivered), never answered with a stored refusal."""
 
 
 def instance_in_use(instance_id: str) -> InstanceInUse:
     message = f"the instance {instance_id} is taken by another order; nothing was applied for this one"
-    return InstanceInUse("InstanceInUse", message, errors=(FieldError("InstanceId", "InstanceInUse", message),))
+    return InstanceInUse("InstanceInUse", message, errors=(FieldError("InstanceId", "InstanceInUse", message),),
+                         transient=True, retry_after=30)
+
+
+class ApplicationFailed(CasRefused):
+    """V2.0: CAS took the application and its task failed (``TaskStatus`` failed). The instance is not used
+    up, so the record fails and its lease ends: the instance can take another order."""
+
+
+def application_failed(instance_id: str, task_message: str) -> ApplicationFailed:
+    message = f"CAS's application on the instance {instance_id} failed: {task_message or 'no reason given'}"
+    return ApplicationFailed("ApplicationFailed", message)

@@ -19,9 +19,9 @@ from .base import FieldError, RelayError
 from .caller import IdempotencyConflict, InvalidOrder
 from .cas import (
     NOT_ORDERED_CODE,
+    ApplicationFailed,
     CasFailed,
     CasRefused,
-    InstanceInUse,
     InstanceNotUsable,
     NoInstanceLeft,
     NoPackageLeft,
@@ -32,7 +32,7 @@ from .cas import (
 #: (a damaged or foreign row) is answered as a refusal, which orders nothing.
 STORED_KINDS: dict[str, type[RelayError]] = {
     cls.__name__: cls for cls in (CasRefused, NoPackageLeft, NotOrdered, CasFailed, InvalidOrder, IdempotencyConflict,
-                                  NoInstanceLeft, InstanceNotUsable, InstanceInUse)
+                                  NoInstanceLeft, InstanceNotUsable, ApplicationFailed)
 }
 _TRANSIENT_KINDS = frozenset({"NotOrdered", "CasFailed"})
 

@@ -80,7 +80,8 @@ class Delivery:
             product_code=record.order.get("product"), validate_type=record.order.get("validate"),
             order_id=record.order_id, request_id=record.cas_request_id,
             ordered_at=record.updated_at if record.placed else None, error=error,
-            version=self.message_version, instance_id=record.instance_id if record.placed else None,
+            version=downstream.INSTANCE_VERSION if record.api == "instance" else downstream.VERSION,
+            instance_id=record.instance_id if record.placed else None,
             certificate_id=record.certificate_id,
         )
 

@@ -24,6 +24,8 @@ INSTANCE_PARAMETERS = ("InstanceId", "ContactIdList", "CompanyId")
 #: ``cas_dv-cn-rp643r82d0i1``: letters, digits, ``_`` and ``-`` (UNVERIFIED beyond the documented examples).
 _INSTANCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 MAX_CONTACTS = 10
+#: An instance takes 20 tags, and casrelay's key tag must be among them (reconciliation finds an application by it).
+MAX_OWN_TAGS = 19
 
 OrderReader = Callable[[Mapping[str, object], Settings], Order]
 
@@ -92,6 +94,9 @@ def read_instance_order(params: Mapping[str, object], settings: Settings) -> Ord
         if not errors:
             raise
         errors = [*err.errors, *errors]
+    if order is not None and len(order.tags) > MAX_OWN_TAGS:
+        errors.append(FieldError("Tags", "TooManyTags", f"at most {MAX_OWN_TAGS} tags on an instance order: "
+                                 "casrelay's idempotency tag takes the twentieth, which finds the application"))
     if errors or order is None:
         raise invalid_order(errors)
     return replace(order, **fields)

@@ -23,6 +23,7 @@ from ..errors import (
     CasFailed,
     CasOutcomeUnknown,
     CasRefused,
+    InstanceInUse,
     LedgerUnavailable,
     MissingCredentials,
     RelayError,
@@ -113,7 +114,8 @@ class NewOrder:
             self._refused(lease.record, err)
             raise
         except RelayError as err:
-            if resend_is_safe(err) or isinstance(err, CasFailed | MissingCredentials | LedgerUnavailable):
+            if resend_is_safe(err) or isinstance(err, CasFailed | MissingCredentials | LedgerUnavailable
+                                                  | InstanceInUse):
                 self._release(lease.record)  # refused before acting, or never sent: a later arrival may order
                 raise
             return self._unknown(lease.record, creds, err)  # anything else proves nothing

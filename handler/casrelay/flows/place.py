@@ -70,10 +70,11 @@ def claim_seconds(context: Any, default: float) -> float:
     return default
 
 
-def summary(order: Order) -> dict[str, Any]:
+def summary(order: Order, api: str = "package") -> dict[str, Any]:
     """What the ledger keeps of the order. Contacts are kept masked: the ledger needs them only to say
-    whose order it was in a log line."""
-    return {"domains": list(order.domains), "product": order.product_code, "validate": order.validate_type,
+    whose order it was in a log line. ``api`` (the generation the order is placed with) decides how the
+    key is reconciled and announced for as long as the record lives (``LedgerRecord.api``)."""
+    return {"api": api, "domains": list(order.domains), "product": order.product_code, "validate": order.validate_type,
             "email": log.mask_email(order.email), "phone": log.mask_phone(order.phone)}
 
 
@@ -114,9 +115,10 @@ class PlaceOnce:
     def _place(self, record: OrderRecord, context: Any, order: Order, key: str) -> Delivered:
         creds = resolve_credentials(context)
         source = {"trigger": record.trigger, "message_id": record.message_id}
+        kept = summary(order, self.settings.order_api)
         for _ in range(2):  # a second round only after the first proved nothing was ordered
             # Without a pre-check nothing runs between the claim and the paid call: the claim is the attempt mark.
-            claim = guard.must(lambda: self.ledger.claim(key, payload_hash(order), summary(order), source,
+            claim = guard.must(lambda: self.ledger.claim(key, payload_hash(order), kept, source,
                                                          claim_seconds(context, self.config.claim_seconds),
                                                          attempt=not self.config.precheck_quota), key)
             if claim.conflict:

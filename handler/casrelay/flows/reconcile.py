@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .. import log
@@ -73,9 +73,12 @@ def _domains(text: str) -> set[str]:
 class Reconciler:
     def __init__(self, ledger: Ledger, backend: OrderingBackend, cancel_duplicates: bool,
                  list_lag_seconds: float, clock: Callable[[], float] = time.time,
-                 order_tag_key: str | None = None) -> None:
+                 order_tag_key: str | None = None, backends: Mapping[str, OrderingBackend] | None = None) -> None:
+        """``backends``: one per API generation (``package``, ``instance``); a record is reconciled by the one
+        it was placed with (``LedgerRecord.api``), whatever ``backend`` (this deployment's) is."""
         self.ledger = ledger
         self.backend = backend
+        self.backends = dict(backends or {})
         self.leases = InstanceLeases(ledger)
         self.order_tag_key = order_tag_key
         self.cancel_duplicates = cancel_duplicates
@@ -140,11 +143,12 @@ class Reconciler:
         if not domains:
             return Reconciled(record, UNRESOLVED, 0, reason="the record names no domain")
         asked_at = self._clock()
-        found_directly = self._look_up(record, creds)
+        backend = self._backend(record)
+        found_directly = self._look_up(record, backend, creds)
         if found_directly is not None:
             return self._settle(record, found_directly, asked_at)
         try:
-            listing = self.backend.find([str(d) for d in domains], creds)
+            listing = backend.find([str(d) for d in domains], creds)
         except RelayError as err:
             log.emit("reconcile.skipped", logging.WARNING, key=record.key, reason=err.code)
             return Reconciled(record, UNRESOLVED, 0, reason=f"ListUserCertificateOrder failed ({err.code})")
@@ -176,10 +180,13 @@ class Reconciler:
                  domains=list(domains), reason=reason)
         return Reconciled(record, UNRESOLVED, len(found), cancelled, reason)
 
-    def _look_up(self, record: LedgerRecord, creds: Credentials | None) -> Finding | None:
+    def _backend(self, record: LedgerRecord) -> OrderingBackend:
+        return self.backends.get(record.api, self.backend)
+
+    def _look_up(self, record: LedgerRecord, backend: OrderingBackend, creds: Credentials | None) -> Finding | None:
         instance_id = record.instance_id if self.leases.holds(record) else None
         tags = ((self.order_tag_key, short_tag_value(record.key)),) if self.order_tag_key else ()
-        return self.backend.look_up(record.key, tags, instance_id, creds)
+        return backend.look_up(record.key, tags, instance_id, creds)
 
     def _settle(self, record: LedgerRecord, finding: Finding, asked_at: float) -> Reconciled:
         """A backend's direct answer, as a verdict: adopt what it applied, or prove absence, or wait."""
@@ -202,7 +209,7 @@ class Reconciler:
         cancelled: list[int] = []
         for dup in found[1:]:
             try:
-                self.backend.cancel(dup.order_id, creds)
+                self._backend(record).cancel(dup.order_id, creds)
                 cancelled.append(dup.order_id)
             except RelayError as err:
                 log.emit("reconcile.cancel_failed", logging.ERROR, key=record.key, order_id=str(dup.order_id),

@@ -23,7 +23,7 @@ stale at the same moment loses on the version, so exactly one of them goes on.
 
 from __future__ import annotations
 
-from .base import Ledger
+from .base import Ledger, _first_version
 from .exceptions import LostRace
 from .record import FAILED, LEASED, LedgerRecord
 
@@ -58,7 +58,10 @@ class InstanceLeases:
         if record.instance_id != instance_id:
             record = self.ledger._write(record, instance_id=instance_id)  # first: see the module docstring
         now = self.ledger._clock()
-        fresh = LedgerRecord(key=lease_key(instance_id), payload_hash="", state=LEASED, created_at=now,
+        # Versions start at random, as a claim's do (``_first_version``): a lease given back and taken afresh
+        # must not repeat the version a writer still holding the old one would pass a replace with (ABA).
+        fresh = LedgerRecord(key=lease_key(instance_id), payload_hash="", state=LEASED, version=_first_version(),
+                             created_at=now,
                              updated_at=now, source={"owner": record.key}, instance_id=instance_id)
         for _ in range(_MAX_RACES):
             if self.store.create(fresh):

@@ -167,6 +167,16 @@ class LedgerRecord:
         return (self.state,)
 
     @property
+    def api(self) -> str:
+        """Which CAS API generation the key was claimed under (``package`` or ``instance``): reconciliation
+        and the downstream message follow the record, not the deployment, so a record written before a
+        switch of ``CAS_ORDER_API`` is still asked about, and announced, in its own generation."""
+        api = self.order.get("api")
+        if isinstance(api, str) and api:
+            return api
+        return "instance" if self.instance_id is not None or self.state == LEASED else "package"
+
+    @property
     def placed(self) -> bool:
         """CAS holds an order for this key: an OrderId (V1.0) or an applied instance (V2.0) is recorded."""
         return self.state in (ORDERED, DELIVERED)

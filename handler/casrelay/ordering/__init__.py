@@ -21,6 +21,12 @@ from .instance import InstanceBackend
 from .package import PackageBackend
 
 
+def open_backends(settings: Settings, client: CasClient) -> dict[str, OrderingBackend]:
+    """A backend per API generation over one client (one pacer): a deployment orders with one, but must
+    still reconcile the records the other placed before ``CAS_ORDER_API`` was switched."""
+    return {"package": PackageBackend(client), "instance": InstanceBackend(client, settings.task_wait_seconds)}
+
+
 def open_backend(settings: Settings, client: CasClient | None = None,
                  pacer: CallPacer | None = None) -> OrderingBackend:
     """The backend this deployment orders with: ``CAS_ORDER_API`` picks V1.0 packages or V2.0 instances.
@@ -33,4 +39,5 @@ def open_backend(settings: Settings, client: CasClient | None = None,
 
 
 __all__ = ["APPLIED", "NOT_APPLIED", "UNRESOLVED", "Attempt", "Finding", "InstanceBackend", "ListedOrder", "Listing",
-           "OrderingBackend", "PackageBackend", "PackageState", "PlacedOrder", "Reservation", "Tags", "open_backend"]
+           "OrderingBackend", "PackageBackend", "PackageState", "PlacedOrder", "Reservation", "Tags",
+           "open_backend", "open_backends"]

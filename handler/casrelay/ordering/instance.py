@@ -31,11 +31,14 @@ from ..cas.credentials import Credentials
 from ..cas.errors import resend_is_safe
 from ..cas.preview import signed_preview
 from ..errors import (
+    ApplicationFailed,
     CasFailed,
     CasRefused,
+    InstanceInUse,
     LedgerUnavailable,
     MissingCredentials,
     RelayError,
+    application_failed,
     cas_unavailable,
     instance_in_use,
     instance_not_usable,
@@ -58,7 +61,7 @@ from .base import (
     Tags,
 )
 from .contacts import Directory
-from .package import all_tags
+from .package import MAX_TAGS
 
 APPLY = "ApplyCertificate"
 UPDATE = "UpdateInstance"
@@ -105,7 +108,7 @@ class InstanceBackend(OrderingBackend):
             raise RuntimeError("an instance order needs the ledger's reservation")  # a wiring bug, a 500
         lease, ours = attempt.reservation, _tags(order, tags)
         try:
-            instance_id, already = self._hold(order, lease, ours, creds)
+            instance_id, already = self._hold(order, lease, tags, creds)
             if already is not None:
                 return already
             self._update(instance_id, order, ours, creds)
@@ -120,7 +123,8 @@ class InstanceBackend(OrderingBackend):
 
     def _hold(self, order: Order, lease: Reservation, ours: Tags, creds: Credentials | None
               ) -> tuple[str, PlacedOrder | None]:
-        """The instance this order applies on, leased and checked; or an application of ours already there."""
+        """The instance this order applies on, leased and checked; or an application of ours already there.
+        ``ours`` is casrelay's key tag only: an order's own tags say nothing about whose application it is."""
         want = fit.wanted(order)
         held = lease.held()
         if held is not None:
@@ -194,7 +198,9 @@ class InstanceBackend(OrderingBackend):
                 if str(getattr(body, "task_status", "")) == "success":
                     return _certificate_id(self.detail(instance_id, creds))
                 if str(getattr(body, "task_status", "")) == "failed":
-                    return None
+                    raise application_failed(instance_id, str(getattr(body, "task_message", "") or ""))
+            except ApplicationFailed:
+                raise
             except RelayError:
                 return None
             time.sleep(min(POLL_SECONDS, max(0.0, stop - time.monotonic())))
@@ -233,8 +239,10 @@ class InstanceBackend(OrderingBackend):
         try:
             self._call(TASK, "get_task_attribute_with_options",
                        models.GetTaskAttributeRequest(task_id=instance_id, task_type=APPLY), creds)
-        except CasRefused:
-            return False  # InvalidTaskId.NotFound: no application was ever made
+        except CasRefused as err:
+            if err.cas_code == "InvalidTaskId.NotFound":
+                return False  # no application was ever made on the instance
+            raise  # any other refusal proves nothing: the caller answers unresolved
         return True
 
     # ------------------------------------------------------------------ the rest of the interface
@@ -273,7 +281,12 @@ class _Unusable(Exception):
 
 
 def _tags(order: Order, extra: Tags) -> Tags:
-    return tuple((k, v) for k, v in all_tags(order, extra) if len(k) <= MAX_TAG_KEY)
+    """What UpdateInstance tags the instance with: casrelay's key tag first and always (reconciliation finds
+    the application by it, so an order's own tag of the same key is dropped rather than let win), then
+    the order's own tags."""
+    reserved = {k for k, _ in extra}
+    own = [(k, v) for k, v in order.tags if k not in reserved]
+    return tuple((k, v) for k, v in [*extra, *own][:MAX_TAGS] if len(k) <= MAX_TAG_KEY)
 
 
 def _certificate_id(detail: Any) -> int | None:
@@ -287,7 +300,8 @@ def _certificate_id(detail: Any) -> int | None:
 def _before_apply(err: RelayError) -> RelayError:
     """A failure before ApplyCertificate was sent: nothing was applied, so only the order's or the deployment's
     own refusals stay what they are; anything else may simply be tried again."""
-    if isinstance(err, CasRefused | CasFailed | MissingCredentials | LedgerUnavailable) or resend_is_safe(err):
+    if isinstance(err, CasRefused | CasFailed | MissingCredentials | LedgerUnavailable | InstanceInUse) \
+            or resend_is_safe(err):
         return err
     return cas_unavailable(f"CAS failed before ApplyCertificate was sent ({err.code}); nothing was applied",
                            err.cas_request_id)

@@ -22,6 +22,7 @@ PREFIX = "casrelay:ledger:"
 ORDER_PREFIX = "casrelay:order:"
 OPEN_SET = "casrelay:open"
 CALLS_OUT_PREFIX = "casrelay:calls-out:"
+CALLS_OUT_BACKFILLED = "casrelay:calls-out-backfilled"
 
 _WRITE_TAIL = """
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'r', KEYS[4])
@@ -154,6 +155,23 @@ class RedisStore(LedgerStore):
         if gone:
             self._call(self._client.srem, CALLS_OUT_PREFIX + names_key, *gone)
         return out
+
+    def compact(self) -> None:
+        """Once per ledger, from the sweep: add the calls that are out among records written before the
+        calls-out sets existed (a parked ``unknown`` record is never written again), so that reconciliation
+        sees them as rivals. A marker key says it was done; the scan runs off the order path."""
+        if self._call(self._client.exists, CALLS_OUT_BACKFILLED):
+            return
+        for name in self._call(lambda: list(self._client.scan_iter(match=PREFIX + "*", count=500))):
+            data = self._call(self._client.hget, name, "d")
+            try:
+                record = LedgerRecord.from_json(data) if data else None
+            except DamagedRecord:
+                continue
+            if record is not None and record.call_out:
+                # A record moved meanwhile leaves at most a stale entry, which calls_out drops or rivals skips.
+                self._call(self._client.sadd, CALLS_OUT_PREFIX + record.names_key, record.key)
+        self._call(self._client.set, CALLS_OUT_BACKFILLED, "1")
 
     def purge_expired(self, now: float, limit: int) -> int:
         return 0  # every record that may be forgotten carries a Redis expiry

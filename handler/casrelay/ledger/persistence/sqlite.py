@@ -95,22 +95,34 @@ class SqliteStore(LedgerStore):
         JSON: one written before the sweep lacks ``open``/``updated_at`` (the sweep must see what was already
         waiting), one written before the rivals index lacks ``call_out`` (reconciliation must see every
         call that is out)."""
-        columns = {row[1] for row in conn.execute("PRAGMA table_info(ledger)")}
-        if "open" in columns and "call_out" in columns:
+        if {"open", "call_out"} <= SqliteStore._columns(conn):
             return
-        if "open" not in columns:
-            conn.execute("ALTER TABLE ledger ADD COLUMN open INTEGER NOT NULL DEFAULT 1")
-            conn.execute("ALTER TABLE ledger ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
-        if "call_out" not in columns:
-            conn.execute("ALTER TABLE ledger ADD COLUMN call_out TEXT")
-        for key, data in conn.execute("SELECT key, data FROM ledger").fetchall():
-            try:
-                record = LedgerRecord.from_json(data)
-            except DamagedRecord:
-                continue  # stays open, so the sweep reports it
-            conn.execute("UPDATE ledger SET open = ?, updated_at = ?, call_out = ? WHERE key = ?",
-                         (1 if record.open else 0, record.updated_at,
-                          record.names_key if record.call_out else None, key))
+        # One write transaction, the columns read again inside it: two processes starting on an old file
+        # migrate it once, and no writer can change a row between its JSON being read and its columns set.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = SqliteStore._columns(conn)
+            if "open" not in columns:
+                conn.execute("ALTER TABLE ledger ADD COLUMN open INTEGER NOT NULL DEFAULT 1")
+                conn.execute("ALTER TABLE ledger ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
+            if "call_out" not in columns:
+                conn.execute("ALTER TABLE ledger ADD COLUMN call_out TEXT")
+            for key, data in conn.execute("SELECT key, data FROM ledger").fetchall():
+                try:
+                    record = LedgerRecord.from_json(data)
+                except DamagedRecord:
+                    continue  # stays open, so the sweep reports it
+                conn.execute("UPDATE ledger SET open = ?, updated_at = ?, call_out = ? WHERE key = ?",
+                             (1 if record.open else 0, record.updated_at,
+                              record.names_key if record.call_out else None, key))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    @staticmethod
+    def _columns(conn: sqlite3.Connection) -> set[str]:
+        return {row[1] for row in conn.execute("PRAGMA table_info(ledger)")}
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
