@@ -206,7 +206,10 @@ def function_logs_to(stream: TextIO) -> Iterator[None]:
     load_index()
     from casrelay import log
 
-    with log.lines_to(stream.write):
+    def write(line: str) -> None:  # ``lines_to`` takes a writer that returns nothing; ``TextIO.write`` counts
+        stream.write(line)
+
+    with log.lines_to(write):
         try:
             yield
         finally:
