@@ -245,3 +245,38 @@ def test_without_a_lifecycle_orders_stay_where_they_are_put(dns: AlidnsEmulator)
         assert state(client, order_id).type == "domain_verify"
         plain.set_order_status(order_id, "ISSUED")
         assert state(client, order_id).private_key.startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def test_the_embedded_default_wires_cas_validation_to_its_alidns_double_when_zones_are_named(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit.alidns_emulator import ZONES_ENV
+    from devkit.embedded import embedded_default
+
+    monkeypatch.setenv(ZONES_ENV, "example.com, example.com.cn")
+    with embedded_default() as embedded:
+        env = embedded.env
+        client = Client(config(env["CAS_ENDPOINT"]))
+        order_id = order(client, "www.example.com.cn")
+        asked = state(client, order_id)
+        publish(DnsClient(config(env["ALIDNS_ENDPOINT"])), asked.record_domain, asked.record_value, "example.com.cn")
+        reviewing = state(client, order_id).type
+        embedded.emulator.advance_ca_clock(3600)
+
+        assert (env["ALIDNS_PROTOCOL"], embedded.alidns.zones()) == ("http", ["example.com", "example.com.cn"])
+        assert (reviewing, state(client, order_id).type) == ("process", "certificate")
+        assert any(line.strip().startswith("Alidns") for line in embedded.summary())
+
+
+def test_the_embedded_default_starts_no_alidns_double_and_no_lifecycle_unless_asked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit.alidns_emulator import ZONES_ENV
+    from devkit.embedded import embedded_default
+
+    monkeypatch.delenv(ZONES_ENV, raising=False)
+    with embedded_default() as embedded:
+        client = Client(config(embedded.env["CAS_ENDPOINT"]))
+        order_id = order(client)
+        embedded.emulator.advance_ca_clock(3 * DAY)
+
+        assert embedded.alidns is None and "ALIDNS_ENDPOINT" not in embedded.env
+        assert state(client, order_id).type == "domain_verify"
