@@ -340,6 +340,18 @@ def patched_environ(values: Mapping[str, str], unset: Sequence[str] = ()) -> Ite
                 os.environ[k] = v
 
 
+def _start_alidns(stack: ExitStack, zones: Sequence[str] | None,
+                  emulator_args: dict[str, object]) -> alidns_emulator.AlidnsEmulator | None:
+    """The Alidns double for ``zones`` (``ALIDNS_EMULATOR_ZONES`` when None), stopped with ``stack``, and the CAS
+    emulator's lifecycle validating in it; None, and CAS unchanged, when no zone is named."""
+    names = alidns_emulator.zones_from_environment(default=()) if zones is None else list(zones)
+    if not names:
+        return None
+    dns = stack.enter_context(alidns_emulator.AlidnsEmulator(names))
+    emulator_args.setdefault("lifecycle", cas_emulator.Lifecycle(dns=dns))
+    return dns
+
+
 @contextmanager
 def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence[str] = ("file",),
                      https: bool = False, ledger: str | None = None,
@@ -369,11 +381,8 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
         emulator_args["tls"] = True
     # V2 mode for a local run: the instance pool CAS_EMULATOR_INSTANCES describes (see cas_emulator.pool_spec).
     emulator_args.setdefault("instances", cas_emulator.pool_from_environment())
-    zones = alidns_emulator.zones_from_environment(default=()) if alidns_zones is None else list(alidns_zones)
     with ExitStack() as stack:
-        dns = stack.enter_context(alidns_emulator.AlidnsEmulator(zones)) if zones else None
-        if dns is not None:
-            emulator_args.setdefault("lifecycle", cas_emulator.Lifecycle(dns=dns))
+        dns = _start_alidns(stack, alidns_zones, emulator_args)
         emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
         stack.callback(emulator.stop)
         emulator.start()
