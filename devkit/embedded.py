@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
-from . import cas_emulator
+from . import alidns_emulator, cas_emulator
 from .fc_local import load_index
 
 #: A demo secret for Standard Webhooks; it protects nothing and must never be deployed.
@@ -207,7 +207,10 @@ def function_logs_to(stream: TextIO) -> Iterator[None]:
     load_index()
     from casrelay import log
 
-    with log.lines_to(stream.write):
+    def write(line: str) -> None:  # ``lines_to`` takes a writer that returns nothing; ``TextIO.write`` counts
+        stream.write(line)
+
+    with log.lines_to(write):
         try:
             yield
         finally:
@@ -231,6 +234,8 @@ class Embedded:
     sqs_endpoint: str | None = None  # moto's server, when "sqs" is a sink
     #: What the user's environment changed (``environment=`` of ``embedded_default``).
     overrides: UserOverrides = field(default_factory=UserOverrides)
+    #: The Alidns double (``devkit.alidns_emulator.AlidnsEmulator``), when zones were given; CAS validates in it.
+    alidns: Any = None
 
     @property
     def ledger_url(self) -> str:
@@ -263,6 +268,9 @@ class Embedded:
         else:
             out.append("  webhooks     signed with the embedded demo secret (it protects nothing):")
             out.append(f"               {env.get('WEBHOOK_SECRETS', '')}")
+        if self.alidns is not None:
+            out.append(f"  Alidns       {self.alidns.endpoint}: the local Alidns double, zones "
+                       f"{', '.join(self.alidns.zones())} (CAS validates DNS orders in it)")
         out.append(f"  ledger       {shown('IDEMPOTENCY_STORE', self.ledger_url)}")
         if ledger_note:
             out.append(f"               ({ledger_note})")
@@ -346,10 +354,22 @@ def order_api(extra_env: Mapping[str, str] | None, environment: Mapping[str, str
     return "package"
 
 
+def _start_alidns(stack: ExitStack, zones: Sequence[str] | None,
+                  emulator_args: dict[str, object]) -> alidns_emulator.AlidnsEmulator | None:
+    """The Alidns double for ``zones`` (``ALIDNS_EMULATOR_ZONES`` when None), stopped with ``stack``, and the CAS
+    emulator's lifecycle validating in it; None, and CAS unchanged, when no zone is named."""
+    names = alidns_emulator.zones_from_environment(default=()) if zones is None else list(zones)
+    if not names:
+        return None
+    dns = stack.enter_context(alidns_emulator.AlidnsEmulator(names))
+    emulator_args.setdefault("lifecycle", cas_emulator.Lifecycle(dns=dns))
+    return dns
+
+
 @contextmanager
 def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence[str] = ("file",),
                      https: bool = False, ledger: str | None = None,
-                     environment: Mapping[str, str] | None = None,
+                     environment: Mapping[str, str] | None = None, alidns_zones: Sequence[str] | None = None,
                      **emulator_args: object) -> Iterator[Embedded]:
     """``sinks`` picks the doubles to start: ``file`` (a JSON-lines file), ``callback`` (a Standard
     Webhooks receiver), ``mns`` (the MNS emulator) and ``sqs`` (moto's server). ``https=True`` runs the
@@ -359,6 +379,12 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
     own Configuration variables (``user_overrides``); ``extra_env`` wins over both. Other keyword
     arguments go to ``CasEmulator`` (e.g. ``list_lag_seconds``, or ``instances`` for a V2 instance pool,
     which defaults to what ``CAS_EMULATOR_INSTANCES`` describes).
+
+    ``alidns_zones`` (default: what ``ALIDNS_EMULATOR_ZONES`` lists; none, so no double, when it is unset)
+    starts the Alidns double with those zones beside the CAS emulator, points ``ALIDNS_ENDPOINT`` and
+    ``ALIDNS_PROTOCOL`` at it, and gives the CAS emulator the order lifecycle (unless ``lifecycle`` is passed)
+    with its DNS validation looking at the double's records, so that a DNS order issues once its TXT record
+    is added there.
 
     Everything started is stopped, and the scratch folder removed, however the block ends (a SIGTERM
     that the command turns into ``KeyboardInterrupt`` included)."""
@@ -374,6 +400,7 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
     if instance_mode and not emulator_args["instances"]:
         emulator_args["instances"] = DEFAULT_INSTANCE_POOL
     with ExitStack() as stack:
+        dns = _start_alidns(stack, alidns_zones, emulator_args)
         emulator = cas_emulator.CasEmulator(**emulator_args)  # type: ignore[arg-type]
         stack.callback(emulator.stop)
         emulator.start()
@@ -435,6 +462,8 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
         }
         if emulator.protocol == "https":
             env["CAS_CA_FILE"] = emulator.ca_file
+        if dns is not None:
+            env.update(ALIDNS_ENDPOINT=dns.endpoint, ALIDNS_PROTOCOL=dns.protocol)
         if emulator.list_lag_seconds > 0:
             # The function must not take an empty search for proof before the emulator lists new orders.
             env["RECONCILE_LIST_LAG_SECONDS"] = str(math.floor(emulator.list_lag_seconds) + 1)
@@ -454,6 +483,6 @@ def embedded_default(extra_env: Mapping[str, str] | None = None, sinks: Sequence
             with patched_environ(env, unset=unset):
                 index.reset_for_tests()
                 yield Embedded(emulator, secrets[0] if secrets else DEMO_WEBHOOK_SECRET, env, workdir, receiver,
-                               mns, sqs_endpoint, overrides)
+                               mns, sqs_endpoint, overrides, dns)
         finally:
             index.reset_for_tests()

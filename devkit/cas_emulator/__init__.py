@@ -38,12 +38,18 @@ takes ``InstanceSpec``s or the one-line form of ``pool_spec`` (``"3xDigiCert:DV:
 the ``CAS_EMULATOR_INSTANCES`` environment variable. Without one the account has no V2 instances and
 every V1 behaviour is unchanged. ``fail_applications`` makes committed applications end ``failed``;
 the request faults (``error_after_commit(ACTION_APPLY, ...)`` and the rest) hit V2 calls as they hit V1's.
+
+The V1.0 order lifecycle is opt-in (``lifecycle``): ``CasEmulator(lifecycle=Lifecycle(dns=alidns))`` makes
+orders move by themselves from domain_verify to process and certificate once their TXT record exists in the
+Alidns double (``devkit.alidns_emulator``), or to verify_fail at the CA's deadline, on a CA clock that
+``advance_ca_clock`` moves; DeleteCertificateRequest then returns a failed order's quota unit.
 """
 
 from __future__ import annotations
 
 from .emulator import CasEmulator
 from .instances import INSTANCE_STATUSES, TASK_FAILED, TASK_PROCESSING, TASK_SUCCESS, EmulatedInstance
+from .lifecycle import Lifecycle
 from .pool_spec import INSTANCES_ENV, InstanceSpec, parse_pool, pool_from_environment
 from .protocol import (
     ACTION_APPLY,
@@ -122,6 +128,7 @@ __all__ = [
     "CasEmulator",
     "EmulatedInstance",
     "InstanceSpec",
+    "Lifecycle",
     "parse_pool",
     "pool_from_environment",
 ]

@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterable, Mapping
 
 from devkit.loopback import LoopbackHTTPServer, LoopbackServer
 
-from .actions import ActionHandler, CasActions
+from .actions import ActionHandler
 from .faults import FaultInjection
 from .instance_actions import InstanceActions
 from .instances import DEFAULT_APPLICATION_SECONDS
+from .lifecycle import Lifecycle, OrderLifecycle
 from .pool_spec import InstanceSpec, parse_pool
 from .protocol import DEFAULT_QPS, INITIAL_ORDER_STATUS
 from .records import RequestLog
@@ -29,7 +30,7 @@ from .signature import Authenticator
 from .state import RateLimiter
 
 
-class CasEmulator(FaultInjection, RequestLog, CasActions, InstanceActions, LoopbackServer):
+class CasEmulator(FaultInjection, RequestLog, OrderLifecycle, InstanceActions, LoopbackServer):
     """In-process CAS endpoint; start it, hand ``endpoint`` to the SDK, inspect state afterwards.
 
     All public methods are thread-safe and may be called while requests are in flight.
@@ -54,6 +55,7 @@ class CasEmulator(FaultInjection, RequestLog, CasActions, InstanceActions, Loopb
         instances: Iterable[InstanceSpec] | str = (),
         application_seconds: float = DEFAULT_APPLICATION_SECONDS,
         tls: bool = False,
+        lifecycle: Lifecycle | None = None,
         clock: Callable[[], float] = time.time,
         verbose: bool = False,
     ) -> None:
@@ -71,7 +73,8 @@ class CasEmulator(FaultInjection, RequestLog, CasActions, InstanceActions, Loopb
         ``pool_spec``; empty by default: a V1-only account whose ListInstances is empty), and
         ``application_seconds`` how long an application stays ``processing`` on ``clock``.
         ``tls=True`` serves HTTPS with a server certificate for 127.0.0.1/localhost from a
-        throwaway CA whose PEM is at ``ca_file``. ``clock`` is
+        throwaway CA whose PEM is at ``ca_file``. ``lifecycle`` (``lifecycle.Lifecycle``) makes V1 orders
+        move by themselves, from validation to a certificate or to verify_fail, on the CA's clock. ``clock`` is
         the wall clock used for x-acs-date checks, timestamps and the list lag (flow
         control uses a monotonic clock).
         """
@@ -80,6 +83,7 @@ class CasEmulator(FaultInjection, RequestLog, CasActions, InstanceActions, Loopb
         self._clock = clock
         self._init_account(quotas=quotas, initial_order_status=initial_order_status,
                            list_lag_seconds=list_lag_seconds)
+        self._init_lifecycle(lifecycle)
         self._init_instances(parse_pool(instances) if isinstance(instances, str) else instances,
                              application_seconds)
         self._throttle_retry_after_ms = throttle_retry_after_ms

@@ -50,8 +50,10 @@ ACTION_PACKAGE_STATE = "DescribePackageState"
 ACTION_CERT_STATE = "DescribeCertificateState"
 ACTION_LIST_ORDERS = "ListUserCertificateOrder"
 ACTION_CANCEL = "CancelCertificateForPackageRequest"
+#: Deletes an order that failed review and returns its quota unit (``lifecycle.py``).
+ACTION_DELETE = "DeleteCertificateRequest"
 V1_ACTIONS: frozenset[str] = frozenset(
-    {ACTION_CREATE, ACTION_PACKAGE_STATE, ACTION_CERT_STATE, ACTION_LIST_ORDERS, ACTION_CANCEL}
+    {ACTION_CREATE, ACTION_PACKAGE_STATE, ACTION_CERT_STATE, ACTION_LIST_ORDERS, ACTION_CANCEL, ACTION_DELETE}
 )
 # The V2.0 certificate-instance API (same endpoint, version and signing; see ``instances.py``).
 ACTION_LIST_INSTANCES = "ListInstances"

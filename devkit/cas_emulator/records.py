@@ -60,7 +60,8 @@ class RequestLog:
             if outcome == THROTTLING_CODE:
                 self._throttled.append(record)
         if self.verbose:
-            sys.stderr.write(f"cas-emulator {action or '-'} ak={access_key_id or '-'} -> {outcome} "
+            prefix = getattr(self, "name", "cas-emulator")  # the Alidns double logs through this too
+            sys.stderr.write(f"{prefix} {action or '-'} ak={access_key_id or '-'} -> {outcome} "
                              f"({status if status is not None else 'no response'})\n")
 
     def requests(self, action: str | None = None) -> list[RequestRecord]:

@@ -126,9 +126,16 @@ def check_route(method: str, path: str, action: str, version: str) -> None:
 
 
 class Exchange:
-    """One request and its answer; ``access_key_id`` is known once the signature check got that far."""
+    """One request and its answer; ``access_key_id`` is known once the signature check got that far.
+
+    Another loopback double of an Alibaba Cloud RPC API (``devkit.alidns_emulator``) reuses this pipeline
+    whole, so that its signature, nonce, flow-control and fault behaviour is CAS's by construction: it sets
+    ``host_id`` and ``product`` (the error body's ``HostId`` and ``Recommend``) and overrides ``route``.
+    """
 
     request: WireRequest  # set by ``run`` once the request is read
+    host_id = HOST_ID
+    product = "cas"
 
     def __init__(self, emulator: CasEmulator, handler: CasRequestHandler) -> None:
         self.emu = emulator
@@ -191,7 +198,7 @@ class Exchange:
     def commit(self, names: CallNames) -> dict[str, Any]:
         """Route, signature, flow control and injected errors, then the action itself."""
         request, emu = self.request, self.emu
-        check_route(request.method, request.raw_path, request.action, request.version)
+        self.route(request)
         try:
             self.access_key_id = emu._auth.authenticate(
                 method=request.method, path=request.raw_path, raw_query=request.raw_query,
@@ -208,6 +215,10 @@ class Exchange:
             raise ApiError(injected.status, injected.code, injected.message)
         call = Call(self.access_key_id, self.request_id, int(emu._clock() * 1000))
         return emu._handlers[request.action](request.params, call)
+
+    def route(self, request: WireRequest) -> None:
+        """The gateway's checks before the signature (``check_route``); a subclass names its own API."""
+        check_route(request.method, request.raw_path, request.action, request.version)
 
     def answer(self, payload: dict[str, Any], after: AfterCommit | None) -> None:
         """Answer a committed call, unless an after-commit fault says to break, fail, cut or delay it."""
@@ -249,10 +260,10 @@ class Exchange:
         request_id = self.request_id
         body = {
             "RequestId": request_id,
-            "HostId": HOST_ID,
+            "HostId": self.host_id,
             "Code": err.code,
             "Message": err.message,
-            "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product=cas&requestId={request_id}",
+            "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product={self.product}&requestId={request_id}",
         }
         self.send_json(err.status, body, extra_headers)
 
