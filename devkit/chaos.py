@@ -1,6 +1,7 @@
 """Chaos run: N unique orders through every trigger kind, under planned faults, then the sweep.
 
-    python -m devkit.chaos --orders 300 --seed 7
+    python -m devkit.chaos --orders 300 --seed 7                  # V1.0 packages (the default)
+    python -m devkit.chaos --api instance --orders 300 --seed 7   # V2.0 certificate instances
 
 Everything random is planned up front, in one thread, from one ``random.Random(seed)``: the events,
 which caller retries and which never does, and every fault of every delivery attempt. Each fault is
@@ -29,6 +30,15 @@ At the end the faults are cleared, the sinks come back up, the run waits out the
 invocations, and invokes the timer event (the sweep) until it reports nothing ``Remaining`` (at most
 ``MAX_SWEEPS`` times). Then ``devkit.chaos_check.check`` judges what CAS, the sinks, the callers and
 the ledger hold. ``tests/functional/test_chaos.py`` runs a small instance; this module's command runs a large one.
+
+``--api instance`` runs the same plan structure with ``CAS_ORDER_API=instance`` against an instance
+pool with one fitting instance per order and a few spare (``devkit.chaos_instances``): the CAS faults hit
+ApplyCertificate (aimed at the name the chosen instance binds, since the instance is chosen at run
+time), plus a 503 on UpdateInstance, a connection closed after the commit, and applications that the CA
+fails; the killed child dies between ApplyCertificate's answer and the ledger write. The verdict is
+``devkit.chaos_instance_check``'s: N orders, at most (and for every retrying caller exactly) one
+instance each, none applied twice or for two keys, every applied instance at every sink under one
+message id in message version 2, and no live lease left without an applied order.
 """
 
 from __future__ import annotations
@@ -55,14 +65,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+from . import chaos_instances as v2
 from .cas_emulator import (
+    ACTION_APPLY,
     ACTION_CREATE,
+    ACTION_UPDATE_INSTANCE,
     THROTTLING_CODE,
     THROTTLING_MESSAGE,
     TLS_BREAK_CLOSE,
     TLS_BREAK_GARBAGE,
 )
 from .chaos_check import CallerAnswer, LedgerEntry, PaidOrder, SinkMessage, check
+from .chaos_instance_check import check_instances
 from .embedded import DEMO_WEBHOOK_SECRET, Embedded, devkit_dir, embedded_default, function_logs_to
 from .fc_local import ROOT, call_handler, http_event, sign_webhook
 
@@ -80,9 +94,13 @@ DOWNABLE_SINKS = ("callback", "mns")
 
 CAS_FAULTS = ("cas-throttling", "cas-503", "cas-5xx-after-commit", "cas-timeout-after-commit",
               "cas-tls-after-commit")
+#: Instance mode: the same faults on ApplyCertificate, and what only V2.0 has: a 503 on UpdateInstance
+#: (before the paid call), a connection closed after the commit, and an application the CA fails.
+INSTANCE_CAS_FAULTS = (*CAS_FAULTS, "cas-closed-after-commit", "cas-update-503", "cas-application-failed")
 SINK_FAULTS = ("callback-503", "mns-500")
 CALLER_FAULTS = ("never-retry", "kill-after-cas", "sink-down-until-sweep", "replay-query", "replay-header")
 FAULT_KINDS = CAS_FAULTS + SINK_FAULTS + CALLER_FAULTS
+INSTANCE_FAULT_KINDS = INSTANCE_CAS_FAULTS + SINK_FAULTS + CALLER_FAULTS
 
 MAX_DELIVERIES = 60
 #: Faults are planned for a delivery's first attempts; later attempts run clean, so every order converges.
@@ -103,7 +121,19 @@ _AFTER_COMMIT_CODES = {500: "InternalError", 502: "BadGateway", 503: "ServiceUna
 P_CAS = (("cas-throttling", 0.07), ("cas-503", 0.06), ("cas-5xx-after-commit", 0.08),
          ("cas-timeout-after-commit", 0.05), ("cas-tls-after-commit", 0.07))
 P_SINK = (("callback-503", 0.10), ("mns-500", 0.08))
+P_CAS_INSTANCE = (("cas-throttling", 0.05), ("cas-503", 0.05), ("cas-5xx-after-commit", 0.06),
+                  ("cas-timeout-after-commit", 0.04), ("cas-tls-after-commit", 0.05),
+                  ("cas-closed-after-commit", 0.03), ("cas-update-503", 0.04), ("cas-application-failed", 0.03))
 P_ONCE, P_KILL, P_DOWN, P_REPLAY = 0.2, 0.1, 0.15, 0.35
+
+
+def cas_faults(api: str) -> tuple[str, ...]:
+    """The CAS fault kinds a run of ``api`` plans."""
+    return INSTANCE_CAS_FAULTS if api == v2.API_INSTANCE else CAS_FAULTS
+
+
+def fault_kinds(api: str) -> tuple[str, ...]:
+    return INSTANCE_FAULT_KINDS if api == v2.API_INSTANCE else FAULT_KINDS
 
 
 # --------------------------------------------------------------------------- the plan
@@ -142,8 +172,12 @@ class Delivery:
 @dataclass
 class Plan:
     seed: int
+    #: Each order's identity in the run: its ``Domain`` parameter (one name, or names comma-joined).
     orders: list[str]
     deliveries: list[Delivery]
+    api: str = v2.API_PACKAGE
+    #: Instance mode: the emulator's instance pool (``pool_spec``'s one-line form).
+    pool: str = ""
 
     def fault_counts(self) -> Counter[str]:
         counts: Counter[str] = Counter()
@@ -158,6 +192,8 @@ class Plan:
 
     def digest(self) -> str:
         text = json.dumps([d.describe() for d in self.deliveries], sort_keys=True)
+        if self.api != v2.API_PACKAGE:  # a package plan's digest stays what it always was
+            text += json.dumps({"api": self.api, "pool": self.pool})
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -225,10 +261,11 @@ def _cas_fault(rng: random.Random, kind: str) -> str:
     return kind
 
 
-def _attempt_faults(rng: random.Random, domains: Sequence[str], sinks: Sequence[str]) -> list[tuple[str, str]]:
+def _attempt_faults(rng: random.Random, domains: Sequence[str], sinks: Sequence[str],
+                    api: str = v2.API_PACKAGE) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for domain in domains:
-        cas = _roll(rng, P_CAS)
+        cas = _roll(rng, P_CAS_INSTANCE if api == v2.API_INSTANCE else P_CAS)
         if cas is not None:
             out.append((domain, _cas_fault(rng, cas)))
         sink = _roll(rng, [(k, p) for k, p in P_SINK if k.split("-")[0] in sinks])
@@ -237,11 +274,17 @@ def _attempt_faults(rng: random.Random, domains: Sequence[str], sinks: Sequence[
     return out
 
 
-def make_plan(n: int, seed: int, sinks: Sequence[str] = DEFAULT_SINKS) -> Plan:
-    """Every delivery, caller behaviour and fault of a run, from ``random.Random(seed)`` alone."""
+def make_plan(n: int, seed: int, sinks: Sequence[str] = DEFAULT_SINKS, api: str = v2.API_PACKAGE) -> Plan:
+    """Every order, delivery, caller behaviour and fault of a run (and in instance mode the pool), from
+    ``random.Random(seed)`` alone."""
+    if api not in v2.APIS:
+        raise ValueError(f"api must be one of {v2.APIS}")
     rng = random.Random(seed)
-    orders = [{"ProductCode": "symantec-free-1-free", "Domain": f"chaos{i}.example.com", "ValidateType": "DNS"}
-              for i in range(n)]
+    if api == v2.API_INSTANCE:
+        orders = v2.plan_orders(n, rng)
+    else:
+        orders = [{"ProductCode": "symantec-free-1-free", "Domain": f"chaos{i}.example.com", "ValidateType": "DNS"}
+                  for i in range(n)]
     downable = [s for s in DOWNABLE_SINKS if s in sinks]
     deliveries: list[Delivery] = []
     i = 0
@@ -265,11 +308,12 @@ def make_plan(n: int, seed: int, sinks: Sequence[str] = DEFAULT_SINKS) -> Plan:
             if kind == "http" and d.policy in ("retry", "until-placed") and rng.random() < P_REPLAY:
                 d.replays = [_replay_part(rng, rng.random() < 0.5) for _ in range(rng.randint(1, 2))]
         attempts = {"once": 1, "kill": 0}.get(d.policy, FAULTY_ATTEMPTS)
-        d.faults = [_attempt_faults(rng, d.domains, sinks) for _ in range(attempts)]
+        d.faults = [_attempt_faults(rng, d.domains, sinks, api) for _ in range(attempts)]
         deliveries.append(d)
-    _guarantee(rng, deliveries, sinks)
+    _guarantee(rng, deliveries, sinks, api)
     rng.shuffle(deliveries)
-    return Plan(seed, [str(o["Domain"]) for o in orders], deliveries)
+    pool = v2.pool_for(orders) if api == v2.API_INSTANCE else ""
+    return Plan(seed, [str(o["Domain"]) for o in orders], deliveries, api, pool)
 
 
 def _replay_part(rng: random.Random, query: bool) -> str:
@@ -278,7 +322,13 @@ def _replay_part(rng: random.Random, query: bool) -> str:
     return f"replay-header:Idempotency-Key=chaos-replay-{_hex(rng, 12)}"
 
 
-def _guarantee(rng: random.Random, deliveries: list[Delivery], sinks: Sequence[str]) -> None:
+def _unfaulted(d: Delivery, family: Sequence[str]) -> list[str]:
+    """The orders of ``d`` whose first attempt has no fault of ``family`` yet."""
+    return [o for o in d.domains if not any(x == o and f.split(":")[0] in family for x, f in d.faults[0])]
+
+
+def _guarantee(rng: random.Random, deliveries: list[Delivery], sinks: Sequence[str],
+               api: str = v2.API_PACKAGE) -> None:
     """Give every fault kind at least one occurrence when the run has somewhere to put it, so that a small
     run (the CI one) still exercises all of them; the choice is made with the same generator."""
     def pick(candidates: list[Delivery]) -> Delivery | None:
@@ -303,16 +353,25 @@ def _guarantee(rng: random.Random, deliveries: list[Delivery], sinks: Sequence[s
     # CAS and sink faults: on a first attempt, which always runs and always calls CAS for every order.
     retrying = [d for d in deliveries if d.policy in ("retry", "until-placed") and d.faults]
     first_attempts = {f.split(":", 1)[0] for d in deliveries if d.faults for _, f in d.faults[0]}
-    for kind in CAS_FAULTS + SINK_FAULTS:
+    cas = cas_faults(api)
+    for kind in cas + SINK_FAULTS:
         if kind in first_attempts or (kind in SINK_FAULTS and kind.split("-")[0] not in sinks):
             continue
-        d = pick(retrying)
-        if d is None:
-            continue
-        domain = rng.choice(d.domains)
-        family = CAS_FAULTS if kind in CAS_FAULTS else SINK_FAULTS
+        family = cas if kind in cas else SINK_FAULTS
+        if api == v2.API_INSTANCE:
+            # More CAS kinds than a small run has orders to spare: aim at an order with none of the family
+            # yet, so that one guaranteed kind does not replace another. (Package plans keep their old draw.)
+            d = pick([x for x in retrying if _unfaulted(x, family)] or retrying)
+            if d is None:
+                continue
+            domain = rng.choice(_unfaulted(d, family) or d.domains)
+        else:
+            d = pick(retrying)
+            if d is None:
+                continue
+            domain = rng.choice(d.domains)
         first = [(dom, f) for dom, f in d.faults[0] if not (dom == domain and f.split(":")[0] in family)]
-        d.faults[0] = [*first, (domain, _cas_fault(rng, kind) if kind in CAS_FAULTS else kind)]
+        d.faults[0] = [*first, (domain, _cas_fault(rng, kind) if kind in cas else kind)]
         first_attempts = {f.split(":", 1)[0] for x in deliveries if x.faults for _, f in x.faults[0]}
 
 
@@ -325,11 +384,14 @@ class ChaosReport:
     events: int
     seed: int = 0
     plan_digest: str = ""
+    api: str = v2.API_PACKAGE
     deliveries: int = 0
     redeliveries: int = 0
     #: Faults injected (CAS and sink faults of the attempts that ran) and caller faults (all planned ones).
     faults: Counter[str] = field(default_factory=Counter)
     cas_answers: dict[str, int] = field(default_factory=dict)
+    #: Instance mode: what UpdateInstance answered (the 503s of ``cas-update-503`` among them).
+    update_answers: dict[str, int] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
     paid_orders: int = 0
     not_placed: int = 0
@@ -345,22 +407,40 @@ class ChaosReport:
     ledger_left: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
+    #: Instance mode: the pool's size, how many instances were applied (with how many ApplyCertificate
+    #: commits in all), and how many fitting instances were left ``inactive``.
+    pool_size: int = 0
+    applied_instances: int = 0
+    applications: int = 0
+    #: Applied instances whose application the CA failed (``cas-application-failed``): applied all the same.
+    applications_failed: int = 0
+    spare_left: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def lines(self, max_problems: int = 20) -> list[str]:
+        mode = " on V2.0 instances" if self.api == v2.API_INSTANCE else ""
         out = [
-            f"seed {self.seed}, plan {self.plan_digest}: {self.orders} orders in {self.events} events",
+            f"seed {self.seed}, plan {self.plan_digest}: {self.orders} orders{mode} in {self.events} events",
             f"{self.deliveries} deliveries ({self.redeliveries} redeliveries, {self.replays} replays, "
             f"{self.kills} killed) in {self.seconds:.1f} s",
         ]
         out += _wrapped("faults injected:", self.faults)
-        out += _wrapped("CAS create answers:", self.cas_answers)
+        instance = self.api == v2.API_INSTANCE
+        out += _wrapped("CAS ApplyCertificate answers:" if instance else "CAS create answers:", self.cas_answers)
+        if instance:
+            out += _wrapped("CAS UpdateInstance answers:", self.update_answers)
         out += _wrapped("delivery outcomes:", self.outcomes)
-        out.append(f"paid orders: {self.paid_orders}; orders not placed: {self.not_placed}")
-        out += _wrapped("distinct OrderIds per sink:", self.sink_order_ids)
+        if instance:
+            out.append(f"paid applications: {self.applications} on {self.applied_instances} instances of "
+                       f"{self.pool_size} ({self.applications_failed} failed by the CA)")
+            out.append(f"orders not applied: {self.not_placed}; unused instances left inactive: {self.spare_left}")
+        else:
+            out.append(f"paid orders: {self.paid_orders}; orders not placed: {self.not_placed}")
+        out += _wrapped("distinct InstanceIds per sink:" if instance else "distinct OrderIds per sink:",
+                        self.sink_order_ids)
         out += _wrapped("pushes refused by the sink doubles:", self.sink_refusals)
         out.append(f"callback attempts incl. refused: {self.callback_attempts}")
         out.append(f"sweeps: {self.sweeps}, last Remaining: {self.sweep_remaining}")
@@ -393,30 +473,43 @@ def _quoted(domain: str) -> str:
     return f'"{domain}"'
 
 
-def _inject(emb: Embedded, domain: str, fault: str) -> None:
+def _inject(emb: Embedded, order: str, fault: str, api: str = v2.API_PACKAGE) -> None:
+    """Queue one planned fault, aimed at ``order``'s first name. In instance mode the CAS faults hit
+    ApplyCertificate, which the emulator matches on the names of the instance it names: those UpdateInstance
+    gave it for this order, whichever instance the order was given."""
     emu = emb.emulator
+    domain = v2.target(order)
+    action = ACTION_APPLY if api == v2.API_INSTANCE else ACTION_CREATE
     kind, _, arg = fault.partition(":")
     if kind == "cas-throttling":
-        emu.fail_next(ACTION_CREATE, status=400, code=THROTTLING_CODE, message=THROTTLING_MESSAGE, domain=domain)
+        emu.fail_next(action, status=400, code=THROTTLING_CODE, message=THROTTLING_MESSAGE, domain=domain)
     elif kind == "cas-503":
-        emu.fail_next(ACTION_CREATE, status=503, code="ServiceUnavailable", domain=domain)
+        emu.fail_next(action, status=503, code="ServiceUnavailable", domain=domain)
     elif kind == "cas-5xx-after-commit":
         status = int(arg)
         page = GATEWAY_PAGE.format(f"{status} {_AFTER_COMMIT_CODES[status]}") if status in (502, 504) else None
-        emu.error_after_commit(ACTION_CREATE, status=status, code=_AFTER_COMMIT_CODES[status], raw_body=page,
+        emu.error_after_commit(action, status=status, code=_AFTER_COMMIT_CODES[status], raw_body=page,
                                domain=domain)
     elif kind == "cas-timeout-after-commit":
-        emu.delay_after_commit(ACTION_CREATE, seconds=AFTER_COMMIT_DELAY_S, domain=domain)
+        emu.delay_after_commit(action, seconds=AFTER_COMMIT_DELAY_S, domain=domain)
     elif kind == "cas-tls-after-commit":
-        emu.tls_error_after_commit(ACTION_CREATE, mode=arg, domain=domain)
+        emu.tls_error_after_commit(action, mode=arg, domain=domain)
+    elif kind == "cas-closed-after-commit":
+        emu.close_after_commit(action, domain=domain)
+    elif kind == "cas-update-503":
+        emu.fail_next(ACTION_UPDATE_INSTANCE, status=503, code="ServiceUnavailable", domain=domain)
+    elif kind == "cas-application-failed":
+        # Not cleared with the attempt's other faults (the emulator has no such control): it stays aimed at
+        # this order's names, so it fails this order's one application, whenever that commits.
+        emu.fail_applications(target=domain)
     elif kind == "callback-503" and emb.receiver is not None:
         emb.receiver.fail_matching(_quoted(domain), 1, 503)
     elif kind == "mns-500" and emb.mns is not None:
         emb.mns.fail_matching(_quoted(domain), 1, 500, code="InternalError")
 
 
-def _clear_targeted(emb: Embedded, domains: Sequence[str]) -> None:
-    for domain in domains:
+def _clear_targeted(emb: Embedded, orders: Sequence[str]) -> None:
+    for domain in map(v2.target, orders):
         emb.emulator.clear_faults(domain=domain)
         if emb.receiver is not None:
             emb.receiver.clear_faults(_quoted(domain))
@@ -425,15 +518,21 @@ def _clear_targeted(emb: Embedded, domains: Sequence[str]) -> None:
 
 
 _CODE_RE = re.compile(r"^([A-Za-z][\w.]*): ")
-_ORDER_RE = re.compile(r"\border (\d{6,})\b")
+#: DeliveryPending's message names the order by its OrderId (V1.0) or its InstanceId (V2.0).
+_ORDER_RE = re.compile(r"\border ([\w-]+) is not yet\b")
 
 
 @dataclass
 class _Answer:
     status: int | None = None
     code: str | None = None
-    order_id: int | None = None
+    #: What the answer said was placed: the OrderId (as text) or the InstanceId.
+    placed: str | None = None
     done: bool = False  # a definitive answer for this order: success, or a batch that acknowledged it
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else None
 
 
 def _int(value: Any) -> int | None:
@@ -450,7 +549,7 @@ def _answers(d: Delivery, result: Any) -> list[_Answer]:
         match = _CODE_RE.match(message)
         code = match.group(1) if match else str(result["errorType"])
         found = _ORDER_RE.search(message) if code == "DeliveryPending" else None
-        return [_Answer(None, code, _int(found.group(1)) if found else None) for _ in d.orders]
+        return [_Answer(None, code, found.group(1) if found else None) for _ in d.orders]
     if d.kind == "http":
         status = int(result.get("statusCode", 0)) if isinstance(result, dict) else None
         try:
@@ -458,20 +557,28 @@ def _answers(d: Delivery, result: Any) -> list[_Answer]:
         except ValueError:
             body = {}
         body = body if isinstance(body, dict) else {}
-        return [_Answer(status, body.get("Code"), _int(body.get("OrderIdString")), status == 200)]
+        placed = _text(body.get("OrderIdString")) or _text(body.get("InstanceId"))
+        return [_Answer(status, body.get("Code"), placed, status == 200)]
     if d.kind == "invoke":
         doc = result if isinstance(result, dict) else {}
         if "Status" in doc:
             return [_Answer(_int(doc.get("Status")), doc.get("Code"), None, True)]
-        order_id = _int(doc.get("OrderIdString"))
-        return [_Answer(200 if order_id is not None else None, doc.get("Code"), order_id, order_id is not None)]
+        placed = _text(doc.get("OrderIdString")) or _text(doc.get("InstanceId"))
+        return [_Answer(200 if placed is not None else None, doc.get("Code"), placed, placed is not None)]
     summary = result if isinstance(result, dict) else {}
     by_index = {r.get("Index"): r for r in summary.get("Results", []) if isinstance(r, dict)}
     out = []
     for i in range(len(d.orders)):
         r = by_index.get(i, {})
-        out.append(_Answer(None, r.get("Code"), _int(r.get("OrderId")), bool(r)))
+        out.append(_Answer(None, r.get("Code"), _text(r.get("OrderId")) or _text(r.get("InstanceId")), bool(r)))
     return out
+
+
+def _caller_answer(api: str, order: str, retried: bool, a: _Answer, replay: str | None = None) -> CallerAnswer:
+    """The checker's view of one answer: an OrderId (V1.0) or an InstanceId (V2.0)."""
+    if api == v2.API_INSTANCE:
+        return CallerAnswer(order, retried, a.status, a.code, None, replay=replay, instance_id=a.placed)
+    return CallerAnswer(order, retried, a.status, a.code, _int(a.placed), replay=replay)
 
 
 class _Runner:
@@ -539,15 +646,14 @@ class _Runner:
         [answer] = _answers(d, result)
         with self.lock:
             self.report.replays += 1
-            self.replays.append(CallerAnswer(d.domains[0], False, answer.status, answer.code, answer.order_id,
-                                             replay=altered))
+            self.replays.append(_caller_answer(self.plan.api, d.domains[0], False, answer, replay=altered))
 
     def deliver(self, d: Delivery) -> None:
         last: list[_Answer] = [_Answer() for _ in d.orders]
         while d.attempts < MAX_DELIVERIES:
             k = d.attempts
             for domain, fault in d.faults[k] if k < len(d.faults) else []:
-                _inject(self.emb, domain, fault)
+                _inject(self.emb, domain, fault, self.plan.api)
                 with self.lock:
                     self.report.faults[fault.split(":", 1)[0]] += 1
             d.attempts += 1
@@ -560,10 +666,10 @@ class _Runner:
                     self._replay(d, signed, part)
             now = _answers(d, result)
             # Keep the most telling answer per order: a later one, unless only an earlier one carried the OrderId.
-            last = [n if n.order_id is not None or n.done or o.order_id is None else o
+            last = [n if n.placed is not None or n.done or o.placed is None else o
                     for n, o in zip(now, last, strict=True)]
             finished = (d.policy in ("once", "kill")
-                        or (d.policy == "until-placed" and all(a.order_id is not None for a in last))
+                        or (d.policy == "until-placed" and all(a.placed is not None for a in last))
                         or all(a.done for a in now))
             ok = all(a.done for a in now)
             with self.lock:
@@ -576,7 +682,7 @@ class _Runner:
         retried = d.policy in ("retry", "until-placed")
         with self.lock:
             for domain, a in zip(d.domains, last, strict=True):
-                self.answers[domain] = CallerAnswer(domain, retried, a.status, a.code, a.order_id)
+                self.answers[domain] = _caller_answer(self.plan.api, domain, retried, a)
             self.finished += 1
             total = len(self.plan.deliveries)
             step = max(1, math.ceil(total / 10))
@@ -652,41 +758,85 @@ def _sink_messages(emb: Embedded) -> list[SinkMessage]:
     return out
 
 
+def _judge_packages(emb: Embedded, plan: Plan, runner: _Runner, sinks: Sequence[str]) -> None:
+    """Package mode: what CAS holds is its paid orders; ``chaos_check.check`` judges them."""
+    report = runner.report
+    paid = [PaidOrder(o.order_id, tuple(o.domains)) for o in emb.emulator.paid_orders()]
+    messages = _sink_messages(emb)
+    ledger = _ledger_entries(sinks)
+    report.problems += check(orders=plan.orders, sinks=list(sinks), paid=paid, messages=messages,
+                             answers=list(runner.answers.values()) + runner.replays, ledger=ledger)
+    report.paid_orders = len(paid)
+    report.not_placed = len(set(plan.orders) - {d for p in paid for d in p.domains})
+    report.cas_answers = emb.emulator.counts_by_outcome(ACTION_CREATE)
+    for sink in sinks:
+        created = [m for m in messages if m.sink == sink and m.type == "certificate.order.created"]
+        report.sink_order_ids[sink] = len({m.order_id for m in created})
+        report.sink_messages[sink] = sum(1 for m in messages if m.sink == sink)
+    report.ledger_left = Counter(e.state for e in ledger)
+
+
+def _judge_instances(emb: Embedded, plan: Plan, runner: _Runner, sinks: Sequence[str],
+                     start: dict[str, str]) -> None:
+    """Instance mode: what CAS holds is the pool and each instance's applications;
+    ``chaos_instance_check.check_instances`` judges them."""
+    report = runner.report
+    pool = v2.pool_state(emb, start)
+    messages = v2.instance_messages(emb)
+    records, leases = v2.instance_ledger(sinks)
+    report.problems += check_instances(orders=plan.orders, sinks=list(sinks), pool=pool, messages=messages,
+                                       answers=list(runner.answers.values()) + runner.replays, ledger=records,
+                                       leases=leases)
+    applied = [p for p in pool if p.commits]
+    report.pool_size = len(pool)
+    report.applied_instances = report.paid_orders = len(applied)
+    report.applications = sum(p.commits for p in applied)
+    report.applications_failed = sum(1 for p in applied if p.task_status == "failed")
+    report.spare_left = sum(1 for p in pool if p.start_status == "inactive" and not p.commits)
+    names = {",".join(sorted(p.domains)) for p in applied}
+    report.not_placed = sum(1 for o in plan.orders if ",".join(sorted(o.split(","))) not in names)
+    report.cas_answers = emb.emulator.counts_by_outcome(ACTION_APPLY)
+    report.update_answers = emb.emulator.counts_by_outcome(ACTION_UPDATE_INSTANCE)
+    for sink in sinks:
+        created = [m for m in messages if m.sink == sink and m.type == "certificate.order.created"]
+        report.sink_order_ids[sink] = len({m.instance_id for m in created})
+        report.sink_messages[sink] = sum(1 for m in messages if m.sink == sink)
+    report.ledger_left = Counter(r.state for r in records) + Counter(leased=len(leases))
+
+
 def run(n: int = 30, seed: int = 1, workers: int = 4, sinks: tuple[str, ...] = DEFAULT_SINKS,
         echo: Callable[[str], None] | None = None, progress: Callable[[str], None] | None = None,
-        list_lag_seconds: float = LIST_LAG_SECONDS, child_log: Path | None = None) -> ChaosReport:
+        list_lag_seconds: float = LIST_LAG_SECONDS, child_log: Path | None = None,
+        api: str = v2.API_PACKAGE) -> ChaosReport:
     """Plan, run and check one chaos run; ``echo`` gets the report lines, ``progress`` a line about every
-    10% of the deliveries, ``child_log`` (a file) the log lines of the processes the run kills."""
-    plan = make_plan(n, seed, sinks)
+    10% of the deliveries, ``child_log`` (a file) the log lines of the processes the run kills. ``api`` is
+    ``CAS_ORDER_API``: ``package`` (V1.0) or ``instance`` (V2.0, against the plan's instance pool)."""
+    plan = make_plan(n, seed, sinks, api)
     planned = plan.fault_counts()
-    report = ChaosReport(orders=n, events=len(plan.deliveries), seed=seed, plan_digest=plan.digest(),
+    report = ChaosReport(orders=n, events=len(plan.deliveries), seed=seed, plan_digest=plan.digest(), api=api,
                          faults=Counter({k: v for k, v in planned.items() if k in CALLER_FAULTS}))
     extra = {"CAS_READ_TIMEOUT_MS": str(READ_TIMEOUT_MS), "CALLBACK_MAX_ATTEMPTS": "1", "BATCH_CONCURRENCY": "4",
              "SWEEP_MIN_AGE_SECONDS": "0", "IDEMPOTENCY_CLAIM_SECONDS": str(CLAIM_SECONDS),
              "RECONCILE_LIST_LAG_SECONDS": str(math.floor(list_lag_seconds) + 1)}
+    emulator_args: dict[str, Any] = {}
+    if api == v2.API_INSTANCE:
+        extra.update(CAS_ORDER_API=v2.API_INSTANCE, CAS_TASK_WAIT_SECONDS=str(v2.TASK_WAIT_SECONDS))
+        emulator_args.update(instances=plan.pool, application_seconds=v2.APPLICATION_SECONDS)
     started = time.monotonic()
-    with embedded_default(extra_env=extra, sinks=sinks, https=True, list_lag_seconds=list_lag_seconds) as emb:
+    with embedded_default(extra_env=extra, sinks=sinks, https=True, list_lag_seconds=list_lag_seconds,
+                          **emulator_args) as emb:
+        start = {i.instance_id: i.status for i in emb.emulator.instances()}
         runner = _Runner(emb, plan, report, workers, progress, child_log)
         runner.run()
-        paid = [PaidOrder(o.order_id, tuple(o.domains)) for o in emb.emulator.paid_orders()]
-        messages = _sink_messages(emb)
-        answers = list(runner.answers.values()) + runner.replays
-        ledger = _ledger_entries(sinks)
-        report.problems += check(orders=plan.orders, sinks=list(sinks), paid=paid, messages=messages,
-                                 answers=answers, ledger=ledger)
-        report.paid_orders = len(paid)
-        report.not_placed = len(set(plan.orders) - {d for p in paid for d in p.domains})
-        report.cas_answers = emb.emulator.counts_by_outcome(ACTION_CREATE)
-        for sink in sinks:
-            created = [m for m in messages if m.sink == sink and m.type == "certificate.order.created"]
-            report.sink_order_ids[sink] = len({m.order_id for m in created})
-            report.sink_messages[sink] = sum(1 for m in messages if m.sink == sink)
+        if api == v2.API_INSTANCE:
+            _judge_instances(emb, plan, runner, sinks, start)
+        else:
+            _judge_packages(emb, plan, runner, sinks)
         if emb.receiver is not None:
             report.callback_attempts = len(emb.receiver.attempts())
             report.sink_refusals["callback"] = sum(1 for a in emb.receiver.attempts() if a.status >= 500)
         if emb.mns is not None:
             report.sink_refusals["mns"] = sum(1 for r in emb.mns.requests() if r.status >= 500)
-        report.ledger_left = Counter(e.state for e in ledger)
     report.seconds = time.monotonic() - started
     if echo:
         for line in report.lines():
@@ -700,6 +850,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orders", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--api", choices=v2.APIS, default=v2.API_PACKAGE,
+                        help="CAS_ORDER_API: V1.0 packages or V2.0 certificate instances (default %(default)s)")
     parser.add_argument("--list-lag", type=float, default=LIST_LAG_SECONDS,
                         help="seconds before the emulator lists a new order (default %(default)s)")
     parser.add_argument("--with-sqs", action="store_true", help="also push to moto's SQS server")
@@ -709,17 +861,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sinks = (*DEFAULT_SINKS, "sqs") if args.with_sqs else DEFAULT_SINKS
     if args.plan_only:
-        plan = make_plan(args.orders, args.seed, sinks)
+        plan = make_plan(args.orders, args.seed, sinks, args.api)
         print(f"seed {args.seed}, plan {plan.digest()}: {args.orders} orders in {len(plan.deliveries)} events")
+        if plan.pool:
+            print(f"instance pool: {plan.pool}")
         for line in _wrapped("faults planned:", plan.fault_counts()):
             print(line)
         return 0
+
     def to_stderr(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
     if args.logs:
         report = run(args.orders, args.seed, args.workers, sinks, echo=print, progress=to_stderr,
-                     list_lag_seconds=args.list_lag)
+                     list_lag_seconds=args.list_lag, api=args.api)
         return 0 if report.ok else 1
     # The figures, not thousands of log lines: those go to a file, kept for a look afterwards.
     log_path = devkit_dir() / "chaos.log"
@@ -728,7 +883,7 @@ def main(argv: list[str] | None = None) -> int:
     log_path.write_text("")  # a fresh file; both this process and the killed children append to it
     with log_path.open("a", encoding="utf-8") as log_file, function_logs_to(log_file):
         report = run(args.orders, args.seed, args.workers, sinks, echo=print, progress=to_stderr,
-                     list_lag_seconds=args.list_lag, child_log=log_path)
+                     list_lag_seconds=args.list_lag, child_log=log_path, api=args.api)
     return 0 if report.ok else 1
 
 

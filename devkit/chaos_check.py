@@ -74,6 +74,8 @@ class CallerAnswer:
     order_id: int | None = None
     #: For a replay: which unsigned part was altered (e.g. ``query:Email`` or ``header:Idempotency-Key``).
     replay: str | None = None
+    #: Instance mode (``chaos_instance_check``): the InstanceId the answer carried, where V1.0 has the OrderId.
+    instance_id: str | None = None
 
     @property
     def says_not_placed(self) -> bool:

@@ -2,14 +2,15 @@
 
 The chaos run (``devkit.chaos``) starts this in a child process for some orders, with the parent's
 environment (the embedded default: the same SQLite ledger file, the same CAS emulator and sinks). It
-invokes ``index.handler`` with the event read from stdin, with
-``casrelay.cas.gateway.CasGateway.create_order`` wrapped so that the process SIGKILLs itself as soon as
-CAS has answered with an OrderId: after the paid call, before the ledger write and before any push.
-That is the one moment at which a crash can lose an OrderId, and only the sweep can finish the order:
-the ledger still holds the claim, with its attempt mark, until it lapses.
+invokes ``index.handler`` with the event read from stdin, with the ordering backend's ``place`` wrapped so
+that the process SIGKILLs itself as soon as CAS has answered: V1.0's CreateCertificateForPackageRequest
+with an OrderId, or (``CAS_ORDER_API=instance``, which the child inherits) V2.0's ApplyCertificate on the
+leased instance. That is after the paid call, before the ledger write and before any push: the one
+moment at which a crash can lose what was paid for, and only the sweep can finish the order: the ledger
+still holds the claim, with its attempt mark (and, on V2.0, the instance's lease), until it lapses.
 
 The context says no function timeout, so the claim lasts ``IDEMPOTENCY_CLAIM_SECONDS`` (the parent
-sets the minimum, 5 s). Before dying, the child writes the OrderId CAS gave it to ``RESULT_FILE``; if
+sets the minimum, 5 s). Before dying, the child writes the OrderId (or InstanceId) to ``RESULT_FILE``; if
 the handler returns instead (CAS refused, say), the child writes the handler's answer there and exits 0.
 """
 
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     result_file = Path(args[0])
     event = sys.stdin.buffer.read()
     index = load_index()
-    from casrelay.ordering import package
+    from casrelay.ordering import instance, package
 
-    original = package.PackageBackend.place
+    def place_then_die(original: Callable[..., Any]) -> Callable[..., Any]:
+        def placed_then_killed(self: Any, *a: Any, **kw: Any) -> Any:
+            placed = original(self, *a, **kw)
+            _write(result_file, {"Killed": True, "OrderId": placed.order_id, "InstanceId": placed.instance_id})
+            os.kill(os.getpid(), signal.SIGKILL)
+            return placed  # not reached
 
-    def create_then_die(self: Any, *a: Any, **kw: Any) -> Any:
-        placed = original(self, *a, **kw)
-        _write(result_file, {"Killed": True, "OrderId": placed.order_id})
-        os.kill(os.getpid(), signal.SIGKILL)
-        return placed  # not reached
+        return placed_then_killed
 
-    package.PackageBackend.place = create_then_die  # type: ignore[method-assign]
+    # Both generations: the deployment's CAS_ORDER_API decides which one the function calls.
+    package.PackageBackend.place = place_then_die(package.PackageBackend.place)  # type: ignore[method-assign]
+    instance.InstanceBackend.place = place_then_die(instance.InstanceBackend.place)  # type: ignore[method-assign]
     context = make_context(timeout=0)  # no timeout known: the claim lasts IDEMPOTENCY_CLAIM_SECONDS
     try:
         result = index.handler(event, context)
