@@ -76,7 +76,7 @@ from .cas_emulator import (
     TLS_BREAK_GARBAGE,
 )
 from .chaos_check import CallerAnswer, LedgerEntry, PaidOrder, SinkMessage, check
-from .chaos_instance_check import check_instances
+from .chaos_instance_check import check_instances, counts_as_applied
 from .embedded import DEMO_WEBHOOK_SECRET, Embedded, devkit_dir, embedded_default, function_logs_to
 from .fc_local import ROOT, call_handler, http_event, sign_webhook
 
@@ -787,12 +787,13 @@ def _judge_instances(emb: Embedded, plan: Plan, runner: _Runner, sinks: Sequence
     report.problems += check_instances(orders=plan.orders, sinks=list(sinks), pool=pool, messages=messages,
                                        answers=list(runner.answers.values()) + runner.replays, ledger=records,
                                        leases=leases)
-    applied = [p for p in pool if p.commits]
+    by_tag = {r.tag: r for r in records}
+    applied = [p for p in pool if counts_as_applied(p, by_tag)]  # see there: a failed application may not count
     report.pool_size = len(pool)
     report.applied_instances = report.paid_orders = len(applied)
-    report.applications = sum(p.commits for p in applied)
-    report.applications_failed = sum(1 for p in applied if p.task_status == "failed")
-    report.spare_left = sum(1 for p in pool if p.start_status == "inactive" and not p.commits)
+    report.applications = sum(max(p.live, 1) for p in applied)
+    report.applications_failed = sum(p.failed for p in pool)
+    report.spare_left = sum(1 for p in pool if p.start_status == "inactive" and not p.live)
     names = {",".join(sorted(p.domains)) for p in applied}
     report.not_placed = sum(1 for o in plan.orders if ",".join(sorted(o.split(","))) not in names)
     report.cas_answers = emb.emulator.counts_by_outcome(ACTION_APPLY)

@@ -28,7 +28,7 @@ each kind of breakage shown to be reported (``tests/functional/test_chaos_instan
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .chaos_check import CREATED, FAILED, REPLAY_STATUS, CallerAnswer, _name
@@ -36,6 +36,10 @@ from .chaos_check import CREATED, FAILED, REPLAY_STATUS, CallerAnswer, _name
 #: The only version a deployment in instance mode sends.
 MESSAGE_VERSION = 2
 ORDER_STATES_DONE = ("ordered", "delivered")
+
+
+#: The refusal of an application the CA failed (casrelay's ``ApplicationFailed``).
+APPLICATION_FAILED = "ApplicationFailed"
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,24 @@ class PoolInstance:
     tag: str | None = None
     #: Its application task's status (``processing``, ``success``, ``failed``; empty: never applied).
     task_status: str = ""
+    #: Commits the CA failed: each left the instance ``inactive`` and unused, free for another order.
+    failed: int = 0
+
+    @property
+    def live(self) -> int:
+        """Applications that used the instance up (or may still): the bill."""
+        return self.commits - self.failed
+
+
+def counts_as_applied(p: PoolInstance, by_tag: Mapping[str, InstanceRecord]) -> bool:
+    """An application that used the instance, or one the CA failed only after casrelay had answered it as
+    placed (its record is ordered or delivered: following it to the failure is the lifecycle's work). One
+    the CA failed while casrelay waited was refused, and left the instance unused for another order."""
+    if p.live:
+        return True
+    owner = by_tag.get(p.tag) if p.tag is not None else None
+    return bool(p.commits) and owner is not None and owner.state in ("ordered", "delivered") \
+        and owner.instance_id == p.instance_id
 
 
 @dataclass(frozen=True)
@@ -97,16 +119,16 @@ def check_instances(*, orders: Sequence[str], sinks: Sequence[str], pool: Sequen
     """Every problem found, one short line each (empty: the run kept the promises)."""
     problems: list[str] = []
     wanted = {_name(o.split(",")) for o in orders}
-    applied = {p.instance_id: p for p in pool if p.commits}
     records = {r.key: r for r in ledger}
     by_tag = {r.tag: r for r in ledger}
+    applied = {p.instance_id: p for p in pool if counts_as_applied(p, by_tag)}
 
     # --- never twice ---------------------------------------------------------------------------
     on_order: dict[str, list[str]] = defaultdict(list)
     on_tag: dict[str, list[str]] = defaultdict(list)
     for p in pool:
-        if p.commits > 1:
-            problems.append(f"instance {p.instance_id} was applied {p.commits} times")
+        if p.live > 1:
+            problems.append(f"instance {p.instance_id} was applied {p.live} times")
         if not p.commits and p.status != p.start_status:
             problems.append(f"instance {p.instance_id} went from {p.start_status} to {p.status} with no application")
     for p in sorted(applied.values(), key=lambda p: p.instance_id):
@@ -145,7 +167,9 @@ def check_instances(*, orders: Sequence[str], sinks: Sequence[str], pool: Sequen
         if a.instance_id is not None and a.instance_id not in ids:
             problems.append(f"{name}: its caller was told InstanceId {a.instance_id}, but CAS applied "
                             f"{sorted(ids) or 'none'} for it")
-        elif a.retried and a.instance_id is None:
+        elif a.retried and a.instance_id is None and not (a.code == APPLICATION_FAILED and not ids
+                                                          and set(sinks) <= failed_at.get(name, set())):
+            # (A caller may be refused because the CA failed its application: told so, with nothing applied.)
             problems.append(f"{name}: its caller retried but never got an InstanceId (last answer {told})"
                             + ("" if ids else "; no instance was applied"))
         elif not a.retried and not ids and not (a.says_not_placed and a.instance_id is None) \

@@ -97,7 +97,8 @@ def target(order: str) -> str:
 def pool_state(emb: Embedded, start: dict[str, str]) -> list[PoolInstance]:
     """Every instance as it is now; ``start`` maps each InstanceId to the status it was bought in."""
     return [PoolInstance(i.instance_id, start.get(i.instance_id, "?"), i.status, tuple(i.domains),
-                         len(i.applications), i.tags.get(TAG_KEY), i.task_status) for i in emb.emulator.instances()]
+                         len(i.applications), i.tags.get(TAG_KEY), i.task_status, i.failed_applications)
+            for i in emb.emulator.instances()]
 
 
 def _validator() -> Any:

@@ -87,6 +87,8 @@ class EmulatedInstance:
     doomed: str | None = None
     #: Every ApplyCertificate that committed (its RequestId): a second one here is a double application.
     applications: list[str] = field(default_factory=list)
+    #: How many of those the CA failed (the instance went back to ``inactive``, not used up).
+    failed_applications: int = 0
     validation_token: str = ""
     certificate_id: int | None = None
     certificate_status: str = ""
@@ -243,6 +245,7 @@ class InstanceState(Directory):
         if inst.doomed is not None:
             inst.task_status, inst.task_message, inst.pending_result = TASK_FAILED, inst.doomed, inst.doomed
             inst.status, inst.doomed = "inactive", None
+            inst.failed_applications += 1
         else:
             inst.task_status, inst.task_message, inst.pending_result = TASK_SUCCESS, "", ""
             inst.status, inst.certificate_status = "normal", "issued"
