@@ -1,4 +1,5 @@
 """The explained survivors of the mutation run, one module per group of handler modules (see
 ``devkit.mutation_explained``): ``errors_and_auth`` (cas/errors, errors/values, ledger/guard, auth),
 ``order_flow`` (flows/place, new_order, retry), ``ledger_and_sweep`` (flows/reconcile, sweep, delivery,
-the ledger and its stores). Each defines ``ENTRIES``."""
+the ledger and its stores), and for the run's second half ``ledger_core`` (ledger/base, record, new_order,
+place) and ``sqlite_store``. Each defines ``ENTRIES``."""
