@@ -279,3 +279,24 @@ def test_csrs_with_one_key_and_cn_but_other_sans_get_other_idempotency_keys():
     more = accept({"ProductCode": PAID_SINGLE, "Csr": make_csr(HOST, sans=["api.example.com"])})
     assert alone.csr_public_key_sha256 == more.csr_public_key_sha256
     assert derived_key(alone) != derived_key(more)
+
+
+def test_a_name_over_both_length_limits_is_refused_for_its_label_whichever_limit_idna_tests_first(monkeypatch):
+    """idna 3.13 reports the label, 3.20 the whole name: casrelay's answer must not depend on the release."""
+    import idna
+
+    from casrelay.validation.domains import normalise_host
+
+    name = "ü" * 60 + "." + ".".join(["a" * 63] * 3) + ".com"  # its first A-label and the whole name are too long
+    real = idna.encode
+
+    def whole_name_first(text, *args, **kwargs):
+        if len(text) > 253 and "." in text:
+            raise idna.IDNAError("Domain too long")
+        return real(text, *args, **kwargs)
+
+    for encode in (real, whole_name_first):
+        monkeypatch.setattr(idna, "encode", encode)
+        for fast in (True, False):
+            _value, error = normalise_host(name, "Domain", fast=fast)
+            assert error is not None and error.code == "InvalidDomain.LabelLength", (encode, fast, error)

@@ -177,8 +177,10 @@ def _idna_ascii(rest: str) -> str:
         # idna enforces the 63- and 253-octet limits itself; report them under their own codes
         if str(exc) == "Label too long":
             raise _Refused("InvalidDomain.LabelLength", "has a label longer than 63 characters") from None
-        if str(exc) == "Domain too long":
+        if str(exc) == "Domain too long" and not _has_long_label(rest, idna):
             raise _Refused("InvalidDomain.Length", f"is longer than {MAX_NAME_OCTETS} characters") from None
+        if str(exc) == "Domain too long":  # idna releases differ in which limit they test first: labels win
+            raise _Refused("InvalidDomain.LabelLength", "has a label longer than 63 characters") from None
         raise _Refused("InvalidDomain.Syntax", f"is not a valid host name ({exc})") from None
     except UnicodeError:
         raise _Refused("InvalidDomain.Syntax", "is not a valid host name") from None
@@ -188,6 +190,23 @@ def _idna_ascii(rest: str) -> str:
         if label.startswith("xn--"):
             _refuse_homograph(label)
     return ascii_name
+
+
+def _has_long_label(rest: str, idna: Any) -> bool:
+    """Some label's A-label is over 63 octets: what ``_check_labels`` reports before the whole name's length,
+    whichever of the two limits the installed ``idna`` happens to test first. Only on the refusal path."""
+    for label in rest.split("."):
+        try:
+            encoded = label.encode("ascii") if label.isascii() else idna.encode(label, uts46=True)
+        except idna.IDNAError as exc:
+            if str(exc) == "Label too long":
+                return True
+            continue
+        except UnicodeError:
+            continue
+        if len(encoded) > 63:
+            return True
+    return False
 
 
 def _refuse_homograph(label: str) -> None:
