@@ -15,11 +15,12 @@ import pytest
 
 from casrelay import log
 from casrelay.errors import CasRefused, OrderInProgress, cas_refused
-from casrelay.ledger import CLAIMED, FAILED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord, open_store
+from casrelay.ledger import CLAIMED, FAILED, ORDERED, UNKNOWN, Ledger, LedgerConfig, LedgerRecord, open_store
 from casrelay.ledger.exceptions import LostRace, StoreUnavailable
 from casrelay.ledger.key import derived_key, payload_hash
 from casrelay.ledger.persistence.base import LedgerStore
 from casrelay.ledger.persistence.memory import MemoryStore
+from casrelay.ledger.record import DamagedRecord
 from casrelay.ordering import PlacedOrder
 from casrelay.records import OrderRecord
 from casrelay.validation import validate_order
@@ -280,6 +281,53 @@ def test_a_transition_that_lost_its_race_names_the_key(ledger):
     ledger.attempting(claimed)
     with pytest.raises(LostRace, match=KEY):
         ledger.attempting(claimed)  # written from the record as it was before the mark
+
+
+# --- V2.0: an order applied on a certificate instance ----------------------------------------------------
+
+def test_an_order_applied_on_an_instance_records_the_instance_and_its_certificate(ledger):
+    claimed = ledger.claim(KEY, HASH, SUMMARY, SOURCE, 30, attempt=True).record
+    saved = ledger.ordered(claimed, None, "REQ", instance_id="cas-ins-1", certificate_id=77)
+    assert (saved.state, saved.order_id, saved.instance_id, saved.certificate_id) == (ORDERED, None, "cas-ins-1", 77)
+    assert saved.placed and _read(ledger) == saved
+
+
+def test_an_order_saved_without_naming_the_instance_keeps_the_one_its_record_leased(ledger):
+    claimed = ledger.claim(KEY, HASH, SUMMARY, SOURCE, 30, attempt=True).record
+    leased = ledger._write(claimed, instance_id="cas-ins-1")
+    saved = ledger.ordered(leased, None, "REQ", certificate_id=77)
+    assert (saved.instance_id, saved.certificate_id) == ("cas-ins-1", 77) and _read(ledger) == saved
+
+
+def test_an_instance_order_another_writer_saved_first_is_kept_not_overwritten(clock):
+    ledger, rival, store = _raced(clock)
+    claimed = ledger.claim(KEY, HASH, SUMMARY, SOURCE, 30, attempt=True).record
+    store.rival = lambda: rival.ordered(claimed, None, "REQ-A", instance_id="cas-ins-A")
+    saved = ledger.ordered(claimed, None, "REQ-B", instance_id="cas-ins-B")
+    assert saved.instance_id == "cas-ins-A" and saved.cas_request_id == "REQ-A"
+    assert store.get(KEY) == saved
+
+
+def _stored(**fields: Any) -> str:
+    return json.dumps({"key": KEY, "payload_hash": HASH, "state": ORDERED, "version": 3, "order": SUMMARY,
+                       **fields})
+
+
+def test_a_stored_instance_order_reads_back_with_its_certificate():
+    record = LedgerRecord.from_json(_stored(instance_id="cas-ins-1", certificate_id=77))
+    assert (record.instance_id, record.certificate_id) == ("cas-ins-1", 77)
+    assert LedgerRecord.from_json(_stored(order_id=4242)).order_id == 4242
+
+
+@pytest.mark.parametrize("fields", [
+    {"instance_id": "cas-ins-1", "certificate_id": "77"},
+    {"instance_id": "cas-ins-1", "certificate_id": 7.5},
+    {"instance_id": "cas-ins-1", "certificate_id": True},
+    {},  # an order that names neither an OrderId nor an instance
+], ids=["certificate-as-text", "certificate-as-float", "certificate-as-bool", "nothing-placed"])
+def test_a_stored_order_with_a_wrong_certificate_or_nothing_placed_is_damaged(fields):
+    with pytest.raises(DamagedRecord):
+        LedgerRecord.from_json(_stored(**fields))
 
 
 # --- LedgerRecord.evolve ---------------------------------------------------------------------------------
