@@ -21,7 +21,7 @@ _CLAIM_IS_CLEAN = (
     "equivalent since 9236a7e: the record given here is the attempted claim (for failed(), also an unknown "
     "record), and a claim never carries deliveries, settled=True or an expiry: only Ledger.delivered writes them, "
     "and it is never given a claim now that a refusal whose ledger write failed is pushed from the record the "
-    "write would have made (its delivery note loses the version race and writes nothing); an unknown record's "
+    "write would have made, a FAILED record (whose delivery note may land it in the ledger); an unknown record's "
     "expires_at is None (unknown() and a lapse clear it, delivered() never sets it on one). The reset writes the "
     "value already there. (Before 9236a7e this was reachable, and tests/unit/test_mutation_kills_ledger.py's "
     "'unrecorded refusal' tests killed it; they stay as regression tests of that path.)")
