@@ -282,3 +282,40 @@ def test_a_migration_that_fails_leaves_the_old_ledger_as_it_was_and_holds_no_loc
     assert [r.key for r in store.scan_open(1e12, 100)[0]] == [WAITING.key, CALL_OUT.key]
     store.close()
 
+
+
+# --- found by the triage: rows read after the first ---------------------------------------------------------------
+
+
+def _ledger_with_a_damaged_page(path: Path) -> SqliteStore:
+    """300 records, then a page in the middle of the table zeroed, as a torn write or a bad disk leaves it. SQLite
+    reads the first row of a query when it is executed and the others only as they are fetched."""
+    store = SqliteStore(str(path))
+    for i in range(300):
+        store.create(_rec(f"key:{i:04d}", ORDERED, (f"n{i}.example.com",), order_id=i + 1, updated_at=float(i),
+                          attempted_at=1.0))
+    store.close()  # the last connection folds the log into the file
+    conn = sqlite3.connect(path)
+    try:
+        leaves = [row[0] for row in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'ledger' AND pagetype = 'leaf' ORDER BY pageno")]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no dbstat table to find the table's pages with")
+    finally:
+        conn.close()
+    with path.open("r+b") as f:
+        f.seek((leaves[len(leaves) // 2] - 1) * page_size)
+        f.write(b"\0" * page_size)
+    return store
+
+
+def test_a_damaged_page_met_while_the_rows_are_fetched_is_store_unavailable_too(tmp_path):
+    """Not a raw sqlite3 error, which no guard catches: the sweep would crash instead of reporting the ledger
+    unavailable, and an order's reconciliation would answer 500."""
+    store = _ledger_with_a_damaged_page(tmp_path / "l.sqlite3")
+    for read in (lambda: store.scan_open(1e12, 1000), lambda: store.scan(), lambda: store.scan([ORDERED])):
+        with pytest.raises(StoreUnavailable) as failure:
+            read()
+        assert str(failure.value) == "SQLite ledger error: DatabaseError"
+    store.close()
