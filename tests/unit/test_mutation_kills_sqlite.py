@@ -311,8 +311,9 @@ def _ledger_with_a_damaged_page(path: Path) -> SqliteStore:
 
 
 def test_a_damaged_page_met_while_the_rows_are_fetched_is_store_unavailable_too(tmp_path):
-    """Not a raw sqlite3 error, which no guard catches: the sweep would crash instead of reporting the ledger
-    unavailable, and an order's reconciliation would answer 500."""
+    """Not a raw sqlite3 error, which no guard catches (they catch LedgerError): it would end as the handler's
+    internal.error (a 500 for HTTP) instead of 503 LedgerUnavailable, and stop the sweep instead of its summary
+    saying that the ledger is unavailable."""
     store = _ledger_with_a_damaged_page(tmp_path / "l.sqlite3")
     for read in (lambda: store.scan_open(1e12, 1000), lambda: store.scan(), lambda: store.scan([ORDERED])):
         with pytest.raises(StoreUnavailable) as failure:
