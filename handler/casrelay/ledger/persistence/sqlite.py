@@ -18,6 +18,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from ..exceptions import RecordUnreadable, StoreUnavailable
 from ..record import DamagedRecord, LedgerRecord
@@ -149,12 +150,21 @@ class SqliteStore(LedgerStore):
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"SQLite ledger error: {type(exc).__name__}") from None
 
+    def _fetch(self, sql: str, args: tuple[object, ...]) -> list[Any]:
+        """A query's rows, all read inside the error mapping: SQLite reads the first row when the query is
+        executed and the others only as they are fetched, where a damaged page fails too."""
+        cur = self._run(sql, args)
+        try:
+            return cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite ledger error: {type(exc).__name__}") from None
+
     def get(self, key: str) -> LedgerRecord | None:
-        row = self._run("SELECT data FROM ledger WHERE key = ?", (key,)).fetchone()
-        if not row:
+        rows = self._fetch("SELECT data FROM ledger WHERE key = ?", (key,))
+        if not rows:
             return None
         try:
-            return LedgerRecord.from_json(row[0])
+            return LedgerRecord.from_json(rows[0][0])
         except DamagedRecord:
             raise RecordUnreadable(key) from None
 
@@ -179,8 +189,8 @@ class SqliteStore(LedgerStore):
         return cur.rowcount == 1
 
     def find_by_order_id(self, order_id: int) -> str | None:
-        row = self._run("SELECT key FROM ledger WHERE order_id = ?", (order_id,)).fetchone()
-        return str(row[0]) if row else None
+        rows = self._fetch("SELECT key FROM ledger WHERE order_id = ?", (order_id,))
+        return str(rows[0][0]) if rows else None
 
     @staticmethod
     def _read(rows: Iterable[tuple[str, str]]) -> tuple[list[LedgerRecord], list[str]]:
@@ -194,21 +204,21 @@ class SqliteStore(LedgerStore):
 
     def scan(self, states: Iterable[str] | None = None) -> list[LedgerRecord]:
         if states is None:
-            rows = self._run("SELECT key, data FROM ledger ORDER BY key", ()).fetchall()
+            rows = self._fetch("SELECT key, data FROM ledger ORDER BY key", ())
         else:
             wanted = list(states)
             marks = ",".join("?" * len(wanted))
-            rows = self._run(f"SELECT key, data FROM ledger WHERE state IN ({marks}) ORDER BY key",  # noqa: S608
-                             tuple(wanted)).fetchall()
+            rows = self._fetch(f"SELECT key, data FROM ledger WHERE state IN ({marks}) ORDER BY key",  # noqa: S608
+                               tuple(wanted))
         return self._read(rows)[0]
 
     def scan_open(self, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
-        rows = self._run("SELECT key, data FROM ledger WHERE open = 1 AND updated_at <= ? "
-                         "ORDER BY updated_at, key LIMIT ?", (before, limit)).fetchall()
+        rows = self._fetch("SELECT key, data FROM ledger WHERE open = 1 AND updated_at <= ? "
+                           "ORDER BY updated_at, key LIMIT ?", (before, limit))
         return self._read(rows)
 
     def calls_out(self, names_key: str) -> list[LedgerRecord]:
-        rows = self._run("SELECT key, data FROM ledger WHERE call_out = ? ORDER BY key", (names_key,)).fetchall()
+        rows = self._fetch("SELECT key, data FROM ledger WHERE call_out = ? ORDER BY key", (names_key,))
         records, damaged = self._read(rows)
         if damaged:
             raise RecordUnreadable(damaged[0])  # it may own the order: reconciliation must stop, not skip it
