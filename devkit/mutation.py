@@ -72,6 +72,11 @@ MODULES = (
     "errors/values.py",
     "flows/delivery.py",
     "auth.py",
+    # V2.0 instances (issue 12): the second way of placing the paid call, and its leases.
+    "ordering/instance.py",
+    "ledger/lease.py",
+    "flows/lease.py",
+    "flows/instance_order.py",
 )
 #: Unit-level tests that exercise those modules (the ones that exist are used).
 TESTS = (
@@ -89,6 +94,10 @@ TESTS = (
     "tests/functional/test_signed_inputs.py",
     "tests/functional/test_http_order.py",
     "tests/functional/test_dry_run.py",
+    "tests/unit/test_instance_leases.py",
+    "tests/functional/test_instance_orders.py",
+    "tests/functional/test_instance_review_fixes.py",
+    "tests/functional/test_order_api_switch.py",
 )
 #: Tests written to kill the mutants the tests above let live.
 KILL_TESTS_GLOB = "tests/unit/test_mutation_kills_*.py"
