@@ -172,9 +172,7 @@ class LedgerRecord:
         and the downstream message follow the record, not the deployment, so a record written before a
         switch of ``CAS_ORDER_API`` is still asked about, and announced, in its own generation."""
         api = self.order.get("api")
-        if isinstance(api, str) and api:
-            return api
-        return "instance" if self.instance_id is not None or self.state == LEASED else "package"
+        return api if isinstance(api, str) and api else "package"  # written before the field: V1.0 only
 
     @property
     def placed(self) -> bool:
