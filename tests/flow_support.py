@@ -19,6 +19,7 @@ from casrelay.ledger import Ledger, LedgerConfig, LedgerRecord, open_store
 from casrelay.ledger.exceptions import StoreUnavailable
 from casrelay.ledger.persistence.memory import MemoryStore
 from casrelay.ordering import ListedOrder, Listing, OrderingBackend, PackageState, PlacedOrder
+from casrelay.ordering.progress import WAITING, Progress
 from casrelay.push.base import Sink
 from casrelay.push.exceptions import SinkError
 from casrelay.records import OrderRecord
@@ -54,6 +55,7 @@ class FakeBackend(OrderingBackend):
     keywords: list[str] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
     creds_seen: list[Any] = field(default_factory=list)
+    progress_calls: list[tuple[int | None, str | None]] = field(default_factory=list)
 
     action = "CreateCertificateForPackageRequest"
 
@@ -86,6 +88,12 @@ class FakeBackend(OrderingBackend):
 
             raise cas_unavailable(f"cancelling {order_id} failed")
         self.cancelled.append(order_id)
+
+    def progress(self, order_id: int | None, instance_id: str | None, creds: Any,
+                 include_certificate: bool = False) -> Progress:
+        """The flows' fake CAS reviews forever: the follower only ever hears "waiting"."""
+        self.progress_calls.append((order_id, instance_id))
+        return Progress(WAITING, status="process")
 
     def preview(self, order: Any, creds: Any, tags: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         return {"Action": "CreateCertificateForPackageRequest", "Tags": [list(t) for t in tags],

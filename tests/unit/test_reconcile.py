@@ -42,6 +42,9 @@ class FakeGateway(OrderingBackend):
     def quota(self, product_code, creds):
         raise AssertionError("reconciliation never reads the quota")
 
+    def progress(self, order_id, instance_id, creds, include_certificate=False):
+        raise AssertionError("reconciliation never asks for an order's progress")
+
     def preview(self, order, creds, tags=()):
         raise AssertionError("reconciliation never previews")
 

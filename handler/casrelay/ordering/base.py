@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from ..cas.credentials import Credentials
 from ..order import Order
+from .progress import Progress
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -137,6 +138,18 @@ class OrderingBackend(ABC):
     @abstractmethod
     def preview(self, order: Order, creds: Credentials | None, tags: Tags = ()) -> dict[str, Any]:
         """What ``place`` would send, signed and redacted, and not sent (the dry run)."""
+
+    @abstractmethod
+    def progress(self, order_id: int | None, instance_id: str | None, creds: Credentials | None,
+                 include_certificate: bool = False) -> Progress:
+        """Where the placed order stands now (read-only; the lifecycle follower polls it). ``order_id`` is the
+        V1.0 OrderId, ``instance_id`` the V2.0 instance applied on. ``include_certificate`` asks for the public
+        certificate's PEM once issued (one more call on V2.0). Never returns a private key."""
+
+    def release(self, order_id: int | None, instance_id: str | None, creds: Credentials | None) -> bool:
+        """Delete an order that failed validation so that its quota comes back (V1.0 DeleteCertificateRequest);
+        ``False`` when this API generation has no such call (nothing was done)."""
+        return False
 
     def warm(self, creds: Credentials | None = None) -> None:  # noqa: B027 - optional, nothing to do by default
         """Import what the first order would import, in the initializer instead (optional)."""
