@@ -5,6 +5,9 @@
                                        whose delivery has been pending longer than a sweep interval
     reconcile                          run the sweep's reconciliation on every unknown record and lapsed
                                        claim now (calls CAS), parked ones included
+    waiting                            placed orders waiting on their domain validation, one line per record
+                                       they need (DNS name, type and value, or the file's URI and content),
+                                       and what the DNS automation did with it
     resolve KEY --order-id N           adopt order N for KEY (after checking the console)
     resolve KEY --not-ordered          forget KEY, so that the next arrival orders again
 
@@ -62,6 +65,32 @@ def _line(r: LedgerRecord) -> str:
             f"{_when(r.updated_at)}")
 
 
+def _waiting(r: LedgerRecord) -> dict[str, object]:
+    follow = r.follow or {}
+    dns = {(d.get("rr"), d.get("zone")): d for d in follow.get("dns") or []}
+    return {"Key": r.key, "OrderId": r.order_id, "InstanceId": r.instance_id, "Domains": r.order.get("domains", []),
+            "Since": _when(follow.get("since")), "NextPoll": _when(r.next_poll_at),
+            "Validation": follow.get("validations") or [], "DnsRecords": list(dns.values()),
+            "DnsError": follow.get("dns_error") or None}
+
+
+def _waiting_lines(r: LedgerRecord) -> list[str]:
+    follow = r.follow or {}
+    placed = r.order_id if r.order_id is not None else r.instance_id
+    created = {(str(d.get("rr", "")) + "." + str(d.get("zone", ""))).lower() for d in follow.get("dns") or []}
+    lines = []
+    for v in follow.get("validations") or []:
+        if v.get("method") == "DNS":
+            name = str(v.get("record_domain", ""))
+            done = "created by the DNS automation" if name.lower().rstrip(".") in created else (
+                f"not created ({follow.get('dns_error')})" if follow.get("dns_error") else "to be published")
+            need = f"DNS {name} {v.get('record_type', '')} {v.get('record_value', '')}  [{done}]"
+        else:
+            need = f"FILE {v.get('uri', '')} containing {v.get('content', '')}"
+        lines.append(f"{r.key:70} {placed!s:24} {need}  since {_when(follow.get('since'))}")
+    return lines or [f"{r.key:70} {placed!s:24} (CAS gave no validation data)"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devkit.ledger_admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     p_list = sub.add_parser("list")
     p_list.add_argument("--json", action="store_true", help="one JSON record per line")
     sub.add_parser("reconcile")
+    p_wait = sub.add_parser("waiting")
+    p_wait.add_argument("--json", action="store_true", help="one JSON object per order")
     p_res = sub.add_parser("resolve")
     p_res.add_argument("key")
     group = p_res.add_mutually_exclusive_group(required=True)
@@ -95,6 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         for r in records:
             print(r.to_json() if args.json else _line(r))
         print(f"{len(records)} record(s) need attention", file=sys.stderr)
+        return 0
+
+    if args.command == "waiting":
+        waiting = ledger.waiting_on_validation()
+        for r in waiting:
+            print(json.dumps(_waiting(r)) if args.json else "\n".join(_waiting_lines(r)))
+        print(f"{len(waiting)} order(s) wait on their domain validation", file=sys.stderr)
         return 0
 
     if args.command == "reconcile":

@@ -2,8 +2,8 @@
 
 This is the only module that knows how the parts fit: the ledger and its store, the ordering
 backend over the shared CAS client, the sinks, the flows (placing once, delivery, reconciliation,
-the sweep, the dry run) and one adapter per trigger (HTTP, direct, batch, timer). The invocation's
-log context (FC's request id, the trigger) is bound here once, so every line of the invocation
+the sweep, the dry run), the lifecycle follower and one adapter per trigger (HTTP, direct, batch,
+timer). The invocation's log context (FC's request id, the trigger) is bound here once, so every line of the invocation
 carries it, batch threads included.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from . import log
 from .cas.client import CasClient
+from .cas.ratelimit import CallPacer, Pacer
 from .cas.shared_pacer import open_pacer, pacer_mode
 from .config import ConfigError, Settings
 from .entry.batch import BatchEntry
@@ -32,6 +33,9 @@ from .flows.place import PlaceOnce
 from .flows.reconcile import Reconciler
 from .flows.retry import PaidCall
 from .flows.sweep import Sweeper
+from .follow.base import Follower
+from .follow.config import load as load_follow_config
+from .follow.dns import open_dns
 from .ledger import Ledger, LedgerConfig, open_store
 from .ledger import load as load_ledger_config
 from .ordering import OrderingBackend, open_backends
@@ -59,9 +63,10 @@ class App:
         # A backend per API generation, so that records placed before a switch of CAS_ORDER_API are still
         # reconciled by their own; an injected backend (tests) answers for every record.
         backends: dict[str, OrderingBackend] = {}
+        self.pacer: CallPacer | None = None
         if backend is None:
-            backends = open_backends(settings, CasClient(settings, open_pacer(settings, config.store_url,
-                                                                              pacer_mode(source))))
+            self.pacer = open_pacer(settings, config.store_url, pacer_mode(source))
+            backends = open_backends(settings, CasClient(settings, self.pacer))
             backend = backends[settings.order_api]
         self.backend = backend
         self.ledger = Ledger(store, config)
@@ -75,7 +80,12 @@ class App:
         self.place = PlaceOnce(settings, config, self.ledger, self.delivery, self.reconciler, new_order,
                                read_order=order_reader(settings))
         self.dry_run = DryRun(settings, self.backend, config.order_tag_key)
-        self.sweeper = Sweeper(self.ledger, config, self.delivery, self.reconciler, settings.cas_read_timeout_ms)
+        # The follower polls each record with the API it was placed with; an injected backend answers for both.
+        self.follower = Follower(self.ledger, backends or {"package": backend, "instance": backend}, self.delivery,
+                                 load_follow_config(env), dns=open_dns(source, settings, self.pacer or Pacer(
+                                     settings.cas_max_qps)))
+        self.sweeper = Sweeper(self.ledger, config, self.delivery, self.reconciler, settings.cas_read_timeout_ms,
+                               follower=self.follower if config.follow_backoff else None)
         self.http = HttpEntry(settings, self.place, self.dry_run)
         self.direct = DirectEntry(self.place, self.dry_run, self.delivery)
         self.batch = BatchEntry(self.place, self.dry_run, self.delivery, settings.batch_concurrency)

@@ -102,6 +102,26 @@ def env_float(env: Mapping[str, str], name: str, default: float, lo: float, hi: 
     return value
 
 
+def env_seconds_list(env: Mapping[str, str], name: str, default: tuple[float, ...], hi: float,
+                     error: ErrorFactory = ConfigError) -> tuple[float, ...]:
+    """A comma-separated list of waits in seconds (``60,120,300``), each between 0 and ``hi``."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    values = []
+    for part in raw.split(","):
+        try:
+            value = float(part.strip())
+        except ValueError:
+            raise error(f"{name} must be a comma-separated list of seconds, got {raw[:60]!r}") from None
+        if not 0 <= value <= hi or value != value:
+            raise error(f"{name} must list seconds between 0 and {hi:g}, got {part.strip()[:20]!r}")
+        values.append(value)
+    if len(values) > 50:
+        raise error(f"{name} lists {len(values)} waits; at most 50")
+    return tuple(values)
+
+
 def is_loopback_host(endpoint: str) -> bool:
     """True for ``localhost`` or a loopback address, with or without a port."""
     from urllib.parse import urlsplit

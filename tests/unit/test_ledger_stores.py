@@ -189,6 +189,8 @@ def test_no_sqlite_query_of_the_order_path_or_the_sweep_reads_the_whole_table(tm
         ("SELECT key, data FROM ledger WHERE open = 1 AND updated_at <= ? ORDER BY updated_at, key LIMIT ?", (1, 2)),
         ("SELECT key, data FROM ledger WHERE call_out = ? ORDER BY key", ("x",)),
         ("SELECT key FROM ledger WHERE expires_at IS NOT NULL AND expires_at < ? AND open = 0 LIMIT ?", (1, 2)),
+        ("SELECT key, data FROM ledger WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
+         "ORDER BY next_poll_at, key LIMIT ?", (1, 2)),
     ]
     for sql, args in queries:
         plan = " | ".join(row[3] for row in store._conn().execute("EXPLAIN QUERY PLAN " + sql, args))
@@ -270,3 +272,60 @@ def test_two_processes_migrating_one_old_sqlite_ledger_both_open_it(tmp_path):
     results = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], results
     assert [out.strip() for out, _ in results] == ["300", "300"]
+
+
+# --- the follower's schedule (issue 13) ---------------------------------------------------------
+
+def _placed(key: str, next_poll_at: float | None, version: int = 1) -> LedgerRecord:
+    return _rec(key, ORDERED, version, order_id=abs(hash(key)) % 10**9 + 1, next_poll_at=next_poll_at,
+                follow={"phase": "waiting", "since": 1.0, "polls": 0})
+
+
+def test_the_orders_due_for_a_poll_are_read_soonest_first_up_to_the_limit(store):
+    for key, due in (("key:c", 30.0), ("key:a", 10.0), ("key:b", 20.0), ("key:later", 99.0), ("key:none", None)):
+        store.create(_placed(key, due))
+    records, damaged = store.due_follow(25.0, 10)
+    assert [r.key for r in records] == ["key:a", "key:b"] and damaged == []
+    assert [r.key for r in store.due_follow(50.0, 2)[0]] == ["key:a", "key:b"]
+    assert records[0].follow == {"phase": "waiting", "since": 1.0, "polls": 0}
+
+
+def test_an_order_leaves_the_follow_schedule_when_its_next_poll_is_cleared_or_its_record_deleted(store):
+    store.create(_placed("key:a", 10.0))
+    store.create(_placed("key:b", 10.0))
+    assert store.replace(_placed("key:a", None, version=2), 1)
+    assert store.delete("key:b", 1)
+    assert store.due_follow(100.0, 10) == ([], [])
+    assert store.replace(_placed("key:a", 50.0, version=3), 2)
+    assert [r.key for r in store.due_follow(100.0, 10)[0]] == ["key:a"]
+
+
+def test_a_ledger_written_before_the_follower_is_migrated_and_its_orders_are_not_followed(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "before-follow.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript("CREATE TABLE ledger (key TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL, "
+                       "order_id INTEGER, expires_at REAL, data TEXT NOT NULL, open INTEGER NOT NULL DEFAULT 1, "
+                       "updated_at REAL NOT NULL DEFAULT 0, call_out TEXT)")
+    old = _rec("key:old", ORDERED, order_id=5)
+    conn.execute("INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, 1, 0, NULL)",
+                 (old.key, old.version, old.state, old.order_id, None, old.to_json()))
+    conn.commit()
+    conn.close()
+    store = open_store(f"sqlite://{path}")
+    assert store.due_follow(1e12, 10) == ([], [])
+    assert store.get("key:old") == old
+    store.create(_placed("key:new", 5.0))
+    assert [r.key for r in store.due_follow(10.0, 10)[0]] == ["key:new"]
+    store.close()
+
+
+def test_a_damaged_record_on_the_follow_schedule_is_reported_not_skipped_silently(tmp_path):
+    store = open_store(f"sqlite://{tmp_path}/damaged.sqlite3")
+    store.create(_placed("key:a", 1.0))
+    store.create(_placed("key:b", 2.0))
+    store._conn().execute("UPDATE ledger SET data = '{' WHERE key = 'key:a'")
+    records, damaged = store.due_follow(10.0, 10)
+    assert [r.key for r in records] == ["key:b"] and damaged == ["key:a"]
+    store.close()

@@ -56,6 +56,15 @@ def document_of(record: LedgerRecord) -> dict[str, Any]:
     return success_document(record.order_id, record.cas_request_id or "", domains, product)
 
 
+def _ordered_at(record: LedgerRecord) -> float | None:
+    """When the order was placed: the follower's start when it has one (the follower's own writes move
+    ``updated_at`` on, and a re-pushed message must say what the first one said)."""
+    if not record.placed:
+        return None
+    since = (record.follow or {}).get("since")
+    return float(since) if isinstance(since, int | float) and not isinstance(since, bool) else record.updated_at
+
+
 class Delivery:
     def __init__(self, ledger: Ledger, sinks: Sequence[Sink], message_version: int = downstream.VERSION) -> None:
         """``message_version``: the downstream schema this deployment sends (2 for V2.0 instances)."""
@@ -79,7 +88,7 @@ class Delivery:
             source_message_id=record.source.get("message_id"), domains=record.order.get("domains", []),
             product_code=record.order.get("product"), validate_type=record.order.get("validate"),
             order_id=record.order_id, request_id=record.cas_request_id,
-            ordered_at=record.updated_at if record.placed else None, error=error,
+            ordered_at=_ordered_at(record), error=error,
             version=downstream.INSTANCE_VERSION if record.api == "instance" else downstream.VERSION,
             instance_id=record.instance_id if record.placed else None,
             certificate_id=record.certificate_id,

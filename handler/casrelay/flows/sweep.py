@@ -12,7 +12,9 @@ an *open* record, and a timer trigger's invocation (any timer event) works throu
   could not tell, the record is parked, ``certificate.order.unknown`` goes out once, and
   ``ledger_admin list`` shows it to an operator;
 - a claim that lapsed before its paid call left: given back, nothing was ordered;
-- records past their retention: purged (this used to run inline on an order's claim).
+- records past their retention: purged (this used to run inline on an order's claim);
+- placed orders whose next poll is due: followed (``casrelay.follow``), after the open records, which are
+  the money's business and come first.
 
 A record is looked at only when its last write is older than ``SWEEP_MIN_AGE_SECONDS``, so the sweep
 never races an invocation still working on it; and each record is taken with a conditional write
@@ -27,7 +29,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from .. import log
 from ..cas.credentials import Credentials
@@ -43,6 +45,12 @@ SWEEP_BATCH = 500
 PURGE_BATCH = 2000
 #: Time kept back at the end of the invocation for the summary and the purge.
 RESERVE_SECONDS = 2.0
+
+
+class FollowStep(Protocol):
+    """The lifecycle follower, as the sweep sees it (``casrelay.follow.base.Follower``)."""
+
+    def run(self, creds: Credentials | None, stop_at: float) -> dict[str, int]: ...
 
 
 def remaining_seconds(context: Any, default: float = 60.0) -> float:
@@ -61,7 +69,8 @@ def remaining_seconds(context: Any, default: float = 60.0) -> float:
 class Sweeper:
     def __init__(self, ledger: Ledger, config: LedgerConfig, delivery: Delivery, reconciler: Reconciler,
                  cas_read_timeout_ms: int, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, follower: FollowStep | None = None) -> None:
+        self.follower = follower
         self.ledger = ledger
         self.config = config
         self.delivery = delivery
@@ -90,6 +99,9 @@ class Sweeper:
                 stopped_early = True
                 break
             counts[self._sweep_counted(record, creds, lease_seconds=max(1.0, deadline - self._monotonic()))] += 1
+        followed: dict[str, int] = {}
+        if self.follower is not None and not stopped_early:
+            followed = self.follower.run(creds, deadline)
         remaining = -1
         if error is None and self._monotonic() < deadline + self._reserve() / 2:
             purged, error = guard.observe(lambda: self.ledger.purge_expired(PURGE_BATCH))
@@ -105,12 +117,14 @@ class Sweeper:
             "Counts": {k: v for k, v in sorted(counts.items()) if v},
             "Remaining": remaining,
             "StoppedEarly": stopped_early,
+            "Followed": followed,
             "Seconds": round(self._monotonic() - started, 3),
         }
         if error is not None:
             summary["Error"] = f"the ledger is unavailable ({error})"
         log.emit("sweep.summary", logging.WARNING if error else logging.INFO, trigger=trigger, seen=len(records),
-                 counts=summary["Counts"], remaining=remaining, stopped_early=stopped_early, error=error,
+                 counts=summary["Counts"], followed=followed, remaining=remaining, stopped_early=stopped_early,
+                 error=error,
                  latency_ms=round((self._monotonic() - started) * 1000, 1))
         return summary
 

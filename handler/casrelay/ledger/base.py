@@ -139,6 +139,7 @@ class Ledger:
                     instance_id=instance_id or record.instance_id, certificate_id=certificate_id,
                     claim_expires_at=None, error=None, deliveries={}, settled=False, parked_at=None, note=note,
                     expires_at=None,  # kept until every sink has it (``delivered``)
+                    **self._follow_from_now(),
                 )
             except LostRace:
                 latest = self.store.get(record.key)
@@ -148,6 +149,15 @@ class Ledger:
                     return latest
                 record = latest
         raise StoreUnavailable(f"could not save the OrderId for {record.key}")
+
+    def _follow_from_now(self) -> dict[str, Any]:
+        """The follower's start, written with the OrderId in the same write (no write of its own on the order
+        path): the order is first polled one backoff step after it was placed."""
+        if not self.config.follow_backoff:
+            return {}
+        now = self._clock()
+        return {"follow": {"phase": "waiting", "since": now, "polls": 0},
+                "next_poll_at": now + self.config.follow_wait(0)}
 
     def failed(self, record: LedgerRecord, error: Mapping[str, Any], note: str | None = None) -> LedgerRecord:
         return self._write(record, state=FAILED, error=dict(error), claim_token=None, claim_expires_at=None,
@@ -176,7 +186,9 @@ class Ledger:
                 return record
             # Retention runs only while every sink has the current message; a sink added since (or one that
             # lost it) stops the clock again, so the record cannot expire before that sink has it.
-            expires_at = now + self.config.retention_seconds if settled and record.state != UNKNOWN else None
+            # An order still followed keeps no retention either: the follower clears ``next_poll_at`` and starts it.
+            expires_at = (now + self.config.retention_seconds
+                          if settled and record.state != UNKNOWN and not record.following else None)
             try:
                 return self._write(record, deliveries=deliveries, state=state, settled=settled,
                                    expires_at=expires_at)
@@ -245,6 +257,30 @@ class Ledger:
         from the store's index: a bounded scan of the open records would miss the newest behind a backlog."""
         return [r for r in self.store.calls_out(record.names_key) if r.key != record.key and r.call_out]
 
+    # --- the lifecycle follower --------------------------------------------------------------
+
+    def due_for_follow(self, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        """Placed orders whose next poll is due, soonest first, and damaged keys met on the way."""
+        return self.store.due_follow(self._clock(), limit)
+
+    def take_for_follow(self, record: LedgerRecord, lease_seconds: float) -> LedgerRecord | None:
+        """Move ``record``'s next poll ``lease_seconds`` on before polling it, with a conditional write: a second
+        sweep does not see it as due meanwhile, and if this one dies, the order is polled again after the lease.
+        ``None`` when another writer moved the record first (it is looked at again when next due)."""
+        try:
+            return self._write(record, next_poll_at=self._clock() + lease_seconds)
+        except LostRace:
+            return None
+
+    def followed(self, record: LedgerRecord, follow: Mapping[str, Any], next_poll_at: float | None) -> LedgerRecord:
+        """Save what the follower learnt and when to poll next; ``None`` ends the following, and a record whose
+        created message every sink has then starts its retention. Raises ``LostRace``."""
+        now = self._clock()
+        changes: dict[str, Any] = {"follow": dict(follow), "next_poll_at": next_poll_at}
+        if next_poll_at is None and record.settled and record.state != UNKNOWN:
+            changes["expires_at"] = now + self.config.retention_seconds
+        return self._write(record, **changes)
+
     def purge_expired(self, limit: int) -> int:
         return self.store.purge_expired(self._clock(), limit)
 
@@ -264,6 +300,12 @@ class Ledger:
             return True
 
         return [r for r in self.store.scan([CLAIMED, ORDERED, FAILED, UNKNOWN]) if wanted(r)]
+
+    def waiting_on_validation(self) -> list[LedgerRecord]:
+        """Placed orders the follower last saw waiting for their domain validation (the operator's ``waiting``):
+        a record CAS asked for and nobody has published yet is the one thing between them and a certificate."""
+        return [r for r in self.store.scan([ORDERED, DELIVERED])
+                if r.following and (r.follow or {}).get("phase") == "validation"]
 
     def pending(self) -> list[LedgerRecord]:
         return self.needs_person()

@@ -14,7 +14,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..config import ConfigError, env_flag, env_int
+from ..config import ConfigError, env_flag, env_int, env_seconds_list
 
 DEFAULT_STORE = "sqlite:///tmp/casrelay-ledger.sqlite3"
 DEFAULT_RETENTION = 7 * 24 * 3600
@@ -23,6 +23,9 @@ MAX_RETENTION = 366 * 24 * 3600
 DEFAULT_SWEEP_MIN_AGE = 60
 DEFAULT_SWEEP_MAX_TRIES = 10
 DEFAULT_LIST_LAG = 300
+#: ``FOLLOW_BACKOFF_SECONDS``: the follower's waits between polls of one order, the last one repeated.
+DEFAULT_FOLLOW_BACKOFF = (60.0, 120.0, 300.0, 600.0, 1800.0)
+MAX_FOLLOW_WAIT = 86400.0
 #: ``IDEMPOTENCY_STORE`` schemes whose records live inside one instance (what ``open_store`` opens them by).
 INSTANCE_LOCAL_SCHEMES = ("sqlite://", "memory://")
 
@@ -56,6 +59,13 @@ class LedgerConfig:
     reconcile_list_lag_seconds: int = DEFAULT_LIST_LAG
     #: The deployment chose an instance-local store inside FC (``ALLOW_INSTANCE_LEDGER=true``).
     allow_instance_ledger: bool = False
+    #: The follower's waits between polls (``FOLLOW_BACKOFF_SECONDS``); empty when ``FOLLOW_ORDERS=false``, and
+    #: then a placed order is not followed. The ledger schedules an order's first poll when it saves the OrderId.
+    follow_backoff: tuple[float, ...] = DEFAULT_FOLLOW_BACKOFF
+
+    def follow_wait(self, polls: int) -> float:
+        """How long after its ``polls``-th poll an order is polled again (the list's last wait, repeated)."""
+        return self.follow_backoff[min(polls, len(self.follow_backoff) - 1)]
 
     @property
     def instance_local(self) -> bool:
@@ -108,4 +118,7 @@ def load(env: Mapping[str, str] | None = None) -> LedgerConfig:
         reconcile_list_lag_seconds=env_int(env, "RECONCILE_LIST_LAG_SECONDS", DEFAULT_LIST_LAG, 0, 86400,
                                            LedgerConfigError),
         allow_instance_ledger=allow_instance_ledger,
+        follow_backoff=(env_seconds_list(env, "FOLLOW_BACKOFF_SECONDS", DEFAULT_FOLLOW_BACKOFF, MAX_FOLLOW_WAIT,
+                                         LedgerConfigError)
+                        if env_flag(env, "FOLLOW_ORDERS", True, LedgerConfigError) else ()),
     )

@@ -93,6 +93,13 @@ class LedgerRecord:
     instance_id: str | None = None
     #: V2.0: the issued certificate's ID, once known.
     certificate_id: int | None = None
+    #: The order's lifecycle after the paid call, as the follower (``casrelay.follow``) last saw it: its phase,
+    #: what CAS asked for, the DNS records created for it, which sinks have the phase's message. ``None`` for a
+    #: record that was never placed, or placed before the follower existed.
+    follow: dict[str, Any] | None = None
+    #: When the follower polls CAS next; ``None`` once the lifecycle is final (or never followed). The stores
+    #: index it, so a sweep reads only the orders that are due.
+    next_poll_at: float | None = None
 
     def to_json(self) -> str:
         """Once per durable write, so it is on every order's path: the instance's own dict (the fields, no
@@ -120,11 +127,13 @@ class LedgerRecord:
             and isinstance(self.version, int) and not isinstance(self.version, bool) and self.version >= 1
             and num(self.created_at) and num(self.updated_at)
             and all(v is None or num(v) for v in (self.expires_at, self.claim_expires_at, self.attempted_at,
-                                                  self.parked_at, self.call_ended_at, self.swept_until))
+                                                  self.parked_at, self.call_ended_at, self.swept_until,
+                                                  self.next_poll_at))
             and _order_summary_ok(self.order)
             and (self.order_id is None or (isinstance(self.order_id, int) and not isinstance(self.order_id, bool)))
             and isinstance(self.order, dict) and isinstance(self.source, dict)
             and (self.error is None or isinstance(self.error, dict))
+            and (self.follow is None or isinstance(self.follow, dict))
             and isinstance(self.deliveries, dict) and all(num(v) for v in self.deliveries.values())
             and isinstance(self.settled, bool) and isinstance(self.sweeps, int)
             and (self.instance_id is None or isinstance(self.instance_id, str))
@@ -186,6 +195,12 @@ class LedgerRecord:
         domains = sorted({str(d).lower() for d in self.order.get("domains", [])})
         text = json.dumps([self.order.get("product"), domains], separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    @property
+    def following(self) -> bool:
+        """The follower still has work on this order: a poll of CAS, a lifecycle message, a DNS record to remove.
+        Such a record must not expire: a redelivery after it is forgotten would order again."""
+        return self.next_poll_at is not None
 
     @property
     def call_out(self) -> bool:

@@ -6,6 +6,9 @@ receiver can drop what it has already seen. The schema is published in ``schemas
 (``order-message.v1.json``) for V1.0 packages, where ``Order`` carries the OrderId; version 2
 (``order-message.v2.json``) for V2.0 instances (``CAS_ORDER_API=instance``), where it carries the
 ``InstanceId`` and, once CAS issued it, the ``CertificateId``. A deployment sends one version only.
+The lifecycle messages (``certificate.validation.required``, ``certificate.issued``, and
+``certificate.order.failed`` when the CA failed a placed order) add ``Validation``, ``Certificate`` and
+``Lifecycle`` sections to the same shape.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ INSTANCE_VERSION = 2
 CREATED = "certificate.order.created"
 FAILED = "certificate.order.failed"
 UNKNOWN = "certificate.order.unknown"
+#: The lifecycle after the OrderId (``casrelay.follow``): what validation CAS needs, and the certificate.
+VALIDATION_REQUIRED = "certificate.validation.required"
+ISSUED = "certificate.issued"
 
 
 def message_id(key: str, kind: str) -> str:

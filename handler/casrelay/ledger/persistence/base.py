@@ -51,6 +51,11 @@ class LedgerStore(ABC):
         stores index them, so the cost follows how many are out for these names, not the ledger's size."""
 
     @abstractmethod
+    def due_follow(self, now: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        """Records whose ``next_poll_at`` is no later than ``now``, soonest first, at most ``limit``; and the keys
+        of damaged records met on the way. For the lifecycle follower, on the sweep."""
+
+    @abstractmethod
     def purge_expired(self, now: float, limit: int) -> int:
         """Delete up to ``limit`` records whose retention ended before ``now``; return how many. Stores whose
         records expire by themselves (Redis) return 0."""

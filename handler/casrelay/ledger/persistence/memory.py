@@ -66,6 +66,11 @@ class MemoryStore(LedgerStore):
         with self._lock:
             return [r for r in self._records.values() if r.call_out and r.names_key == names_key]
 
+    def due_follow(self, now: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        with self._lock:
+            found = [r for r in self._records.values() if r.next_poll_at is not None and r.next_poll_at <= now]
+        return sorted(found, key=lambda r: (r.next_poll_at or 0.0, r.key))[:limit], []
+
     def purge_expired(self, now: float, limit: int) -> int:
         with self._lock:
             gone = [k for k, r in self._records.items() if r.expired(now) and not r.open][:limit]

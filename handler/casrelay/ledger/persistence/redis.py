@@ -4,7 +4,8 @@ Each record is a hash (``v`` = version, ``d`` = JSON) and each conditional write
 script, which Redis runs atomically: no WATCH/MULTI round trips and no window between the check
 and the write. Records that may be forgotten carry a Redis expiry; ``unknown`` records carry none.
 The same script keeps a sorted set of the open records, scored by their last write, which is the
-sweep's work list: so a sweep reads what needs work, not every key; and a set per names key of the
+sweep's work list: so a sweep reads what needs work, not every key; a sorted set of the placed orders the
+follower still polls, scored by their next poll; and a set per names key of the
 records whose paid call may be out, which reconciliation reads for rivals (the hash's ``r`` field
 names that set, so a delete can leave it too).
 """
@@ -23,6 +24,7 @@ ORDER_PREFIX = "casrelay:order:"
 OPEN_SET = "casrelay:open"
 CALLS_OUT_PREFIX = "casrelay:calls-out:"
 CALLS_OUT_BACKFILLED = "casrelay:calls-out-backfilled"
+FOLLOW_SET = "casrelay:follow"
 
 _WRITE_TAIL = """
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3], 'r', KEYS[4])
@@ -33,6 +35,7 @@ if ARGV[5] ~= '' then
 end
 if ARGV[7] == '1' then redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6]) else redis.call('ZREM', KEYS[3], ARGV[6]) end
 if ARGV[9] == '1' then redis.call('SADD', KEYS[4], ARGV[6]) else redis.call('SREM', KEYS[4], ARGV[6]) end
+if ARGV[10] ~= '' then redis.call('ZADD', KEYS[5], ARGV[10], ARGV[6]) else redis.call('ZREM', KEYS[5], ARGV[6]) end
 return 1
 """
 _CREATE = "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n" + _WRITE_TAIL
@@ -42,6 +45,7 @@ if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
 local rivals = redis.call('HGET', KEYS[1], 'r')
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
 if rivals then redis.call('SREM', rivals, ARGV[2]) end
 return 1
 """
@@ -70,10 +74,11 @@ class RedisStore(LedgerStore):
         order_key = f"{ORDER_PREFIX}{record.order_id}" if record.order_id is not None else f"{ORDER_PREFIX}-"
         expires = "" if record.expires_at is None else str(int(record.expires_at * 1000))
         return (
-            [PREFIX + record.key, order_key, OPEN_SET, CALLS_OUT_PREFIX + record.names_key],
+            [PREFIX + record.key, order_key, OPEN_SET, CALLS_OUT_PREFIX + record.names_key, FOLLOW_SET],
             ["" if expected is None else str(expected), str(record.version), record.to_json(), expires,
              "" if record.order_id is None else "1", record.key, "1" if record.open else "0",
-             repr(record.updated_at), "1" if record.call_out else "0"],
+             repr(record.updated_at), "1" if record.call_out else "0",
+             "" if record.next_poll_at is None else repr(record.next_poll_at)],
         )
 
     @staticmethod
@@ -96,7 +101,8 @@ class RedisStore(LedgerStore):
         return bool(self._call(self._replace, keys=keys, args=args))
 
     def delete(self, key: str, expected_version: int) -> bool:
-        return bool(self._call(self._delete, keys=[PREFIX + key, OPEN_SET], args=[str(expected_version), key]))
+        return bool(self._call(self._delete, keys=[PREFIX + key, OPEN_SET, FOLLOW_SET],
+                               args=[str(expected_version), key]))
 
     def find_by_order_id(self, order_id: int) -> str | None:
         value = self._call(self._client.get, f"{ORDER_PREFIX}{order_id}")
@@ -117,7 +123,14 @@ class RedisStore(LedgerStore):
         return sorted(out, key=lambda r: r.key)
 
     def scan_open(self, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
-        keys = self._call(self._client.zrangebyscore, OPEN_SET, "-inf", repr(before), start=0, num=limit)
+        return self._read_set(OPEN_SET, before, limit)
+
+    def due_follow(self, now: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        return self._read_set(FOLLOW_SET, now, limit)
+
+    def _read_set(self, zset: str, before: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        """The records of a sorted work list scored no later than ``before``, and the damaged ones met."""
+        keys = self._call(self._client.zrangebyscore, zset, "-inf", repr(before), start=0, num=limit)
         names = [k.decode() if isinstance(k, bytes) else str(k) for k in keys]
         if not names:
             return [], []
@@ -135,7 +148,7 @@ class RedisStore(LedgerStore):
             except DamagedRecord:
                 damaged.append(name)
         if gone:
-            self._call(self._client.zrem, OPEN_SET, *gone)
+            self._call(self._client.zrem, zset, *gone)
         return records, damaged
 
     def calls_out(self, names_key: str) -> list[LedgerRecord]:

@@ -6,9 +6,9 @@ when it runs in FC with this store. Conditional writes are single statements (``
 
 Besides the record's JSON, each row keeps the columns the queries need: ``order_id`` (reconciliation
 never adopts one order for two keys), ``open`` and ``updated_at`` (the sweep's work list, oldest
-first), ``expires_at`` (the sweep's purge) and ``call_out`` (the names key of a record whose paid call
-may be out, NULL otherwise: reconciliation's rivals). Expired rows are purged by the sweep, never on the
-order path.
+first), ``expires_at`` (the sweep's purge), ``call_out`` (the names key of a record whose paid call
+may be out, NULL otherwise: reconciliation's rivals) and ``next_poll_at`` (the follower's schedule).
+Expired rows are purged by the sweep, never on the order path.
 """
 
 from __future__ import annotations
@@ -34,14 +34,16 @@ CREATE TABLE IF NOT EXISTS ledger (
     data TEXT NOT NULL,
     open INTEGER NOT NULL DEFAULT 1,
     updated_at REAL NOT NULL DEFAULT 0,
-    call_out TEXT
+    call_out TEXT,
+    next_poll_at REAL
 );
 """
 #: Only the indexes a query needs, each partial where most rows have nothing to find, because every write
 #: updates every index its row is in: ``find_by_order_id`` (reconciliation), ``scan_open`` (the sweep: only
-#: open rows), ``purge_expired`` (the sweep: only rows with a retention) and ``calls_out`` (reconciliation's
-#: rivals: only calls that are out). The operator's ``scan`` reads the whole table: it is rare, and an index
-#: on ``state`` would cost every order a write for it. Indexes of earlier versions are dropped.
+#: open rows), ``purge_expired`` (the sweep: only rows with a retention), ``calls_out`` (reconciliation's
+#: rivals: only calls that are out) and ``due_follow`` (the follower: only orders it still polls). The
+#: operator's ``scan`` reads the whole table: it is rare, and an index on ``state`` would cost every order a
+#: write for it. Indexes of earlier versions are dropped.
 _INDEXES = """
 DROP INDEX IF EXISTS ledger_state;
 DROP INDEX IF EXISTS ledger_order_id;
@@ -50,6 +52,7 @@ CREATE INDEX IF NOT EXISTS ledger_order ON ledger(order_id) WHERE order_id IS NO
 CREATE INDEX IF NOT EXISTS ledger_open_since ON ledger(updated_at, key) WHERE open = 1;
 CREATE INDEX IF NOT EXISTS ledger_expires ON ledger(expires_at) WHERE expires_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS ledger_call_out ON ledger(call_out) WHERE call_out IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ledger_follow ON ledger(next_poll_at) WHERE next_poll_at IS NOT NULL;
 """
 
 
@@ -72,7 +75,8 @@ def _set_wal(conn: sqlite3.Connection, attempts: int = 100) -> None:
 
 def _row(record: LedgerRecord) -> tuple[object, ...]:
     return (record.version, record.state, record.order_id, record.expires_at, record.to_json(),
-            1 if record.open else 0, record.updated_at, record.names_key if record.call_out else None)
+            1 if record.open else 0, record.updated_at, record.names_key if record.call_out else None,
+            record.next_poll_at)
 
 
 class SqliteStore(LedgerStore):
@@ -96,7 +100,7 @@ class SqliteStore(LedgerStore):
         JSON: one written before the sweep lacks ``open``/``updated_at`` (the sweep must see what was already
         waiting), one written before the rivals index lacks ``call_out`` (reconciliation must see every
         call that is out)."""
-        if {"open", "call_out"} <= SqliteStore._columns(conn):
+        if {"open", "call_out", "next_poll_at"} <= SqliteStore._columns(conn):
             return
         # One write transaction, the columns read again inside it: two processes starting on an old file
         # migrate it once, and no writer can change a row between its JSON being read and its columns set.
@@ -108,6 +112,12 @@ class SqliteStore(LedgerStore):
                 conn.execute("ALTER TABLE ledger ADD COLUMN updated_at REAL NOT NULL DEFAULT 0")
             if "call_out" not in columns:
                 conn.execute("ALTER TABLE ledger ADD COLUMN call_out TEXT")
+            if "next_poll_at" not in columns:
+                # Records written before the follower were never followed: NULL is their truth, no backfill.
+                conn.execute("ALTER TABLE ledger ADD COLUMN next_poll_at REAL")
+            if {"open", "call_out"} <= columns:
+                conn.execute("COMMIT")
+                return
             for key, data in conn.execute("SELECT key, data FROM ledger").fetchall():
                 try:
                     record = LedgerRecord.from_json(data)
@@ -171,7 +181,7 @@ class SqliteStore(LedgerStore):
     def create(self, record: LedgerRecord) -> bool:
         cur = self._run(
             "INSERT OR IGNORE INTO ledger (version, state, order_id, expires_at, data, open, updated_at, call_out, "
-            "key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "next_poll_at, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (*_row(record), record.key),
         )
         return cur.rowcount == 1
@@ -179,7 +189,7 @@ class SqliteStore(LedgerStore):
     def replace(self, record: LedgerRecord, expected_version: int) -> bool:
         cur = self._run(
             "UPDATE ledger SET version = ?, state = ?, order_id = ?, expires_at = ?, data = ?, open = ?, "
-            "updated_at = ?, call_out = ? WHERE key = ? AND version = ?",
+            "updated_at = ?, call_out = ?, next_poll_at = ? WHERE key = ? AND version = ?",
             (*_row(record), record.key, expected_version),
         )
         return cur.rowcount == 1
@@ -223,6 +233,11 @@ class SqliteStore(LedgerStore):
         if damaged:
             raise RecordUnreadable(damaged[0])  # it may own the order: reconciliation must stop, not skip it
         return records
+
+    def due_follow(self, now: float, limit: int) -> tuple[list[LedgerRecord], list[str]]:
+        rows = self._fetch("SELECT key, data FROM ledger WHERE next_poll_at IS NOT NULL AND next_poll_at <= ? "
+                           "ORDER BY next_poll_at, key LIMIT ?", (now, limit))
+        return self._read(rows)
 
     def purge_expired(self, now: float, limit: int) -> int:
         cur = self._run("DELETE FROM ledger WHERE key IN (SELECT key FROM ledger WHERE expires_at IS NOT NULL "

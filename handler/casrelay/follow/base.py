@@ -1,0 +1,245 @@
+"""The lifecycle follower: on the sweep, poll each placed order until its certificate is issued or it failed.
+
+After the paid call the order's life is the CA's: CAS asks for a domain validation, reviews, and issues or
+fails the order (DV fails by itself two days after it was placed, OV/EV after thirty). Every downstream
+consumer used to write that polling loop itself, against the same 10 QPS that casrelay paces; the follower
+does it once, on the sweep's timer, through the same client and pacer as the orders, and:
+
+- announces each new phase once, to every sink, under a stable message id (``follow.messages``):
+  ``certificate.validation.required`` with the record or file CAS needs, ``certificate.issued`` with the
+  certificate's public data, ``certificate.order.failed`` when the CA failed the order or its deadline passed;
+- with ``DNS_AUTOVALIDATE`` creates the DNS record a validation needs (found before added, so never twice),
+  and removes it once the order is final;
+- with ``DELETE_FAILED_ORDERS`` deletes a failed V1.0 order (DeleteCertificateRequest), which gives its quota
+  back, and says so in the failure message.
+
+The ledger is the schedule: ``next_poll_at`` (set with the OrderId, in the same write) names the orders due,
+and each poll takes its order with a conditional write that moves the next poll on, so two sweeps never poll
+one order at once and a poll that dies is retried after the lease. Nothing here ever changes an order's
+state, OrderId or deliveries: the follower only reads CAS, and a failure of any part of it costs a later poll,
+never an order or a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from functools import partial
+
+from .. import log
+from ..cas.credentials import Credentials
+from ..errors import RelayError
+from ..flows.delivery import Delivery
+from ..ledger import Ledger, LedgerRecord, guard
+from ..ledger.exceptions import LostRace
+from ..ordering import OrderingBackend
+from ..ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, Progress
+from .config import DNS_REMOVE_TRIES, LEASE_SECONDS, RELEASE_TRIES, FollowConfig
+from .dns.base import DnsAutomation
+from .exceptions import FollowError
+from .messages import lifecycle_message
+from .state import FollowState
+
+#: What CAS's "verify_fail" becomes for a reader of the failure message when the CA gave no reason.
+DEADLINE_REASON = "the certificate was not issued before the CA's deadline ({days:g} days after the order)"
+
+
+class Follower:
+    def __init__(self, ledger: Ledger, backends: Mapping[str, OrderingBackend], delivery: Delivery,
+                 config: FollowConfig, dns: DnsAutomation | None = None, clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``backends``: one per API generation (``package``, ``instance``): a record is followed with the API
+        it was placed with, whatever ``CAS_ORDER_API`` says now."""
+        self.ledger = ledger
+        self.backends = dict(backends)
+        self.delivery = delivery
+        self.config = config
+        self.dns = dns
+        self._clock = clock
+        self._monotonic = monotonic
+
+    def run(self, creds: Credentials | None, stop_at: float) -> dict[str, int]:
+        """Poll the orders due, soonest first, until ``stop_at`` (``time.monotonic()``); return the counts."""
+        counts: Counter[str] = Counter()
+        due, error = guard.observe(lambda: self.ledger.due_for_follow(self.config.batch))
+        records, damaged = due or ([], [])
+        for key in damaged:
+            log.emit("ledger.damaged", logging.ERROR, key=key)
+        if error is not None:
+            counts["ledger_error"] += 1
+        for index, record in enumerate(records):
+            if self._monotonic() >= stop_at:
+                counts["not_reached"] += len(records) - index
+                break
+            try:
+                outcome, failed = guard.observe(partial(self.follow_one, record, creds))
+            except Exception as exc:  # one broken record must not stop the others
+                log.emit("internal.error", logging.ERROR, key=record.key, where=type(exc).__name__)
+                outcome, failed = "error", None
+            counts["ledger_error" if failed else (outcome or "error")] += 1
+        return {k: v for k, v in sorted(counts.items()) if v}
+
+    # ------------------------------------------------------------------ one order
+
+    def follow_one(self, record: LedgerRecord, creds: Credentials | None) -> str:
+        """Poll one due order, act on what changed, and schedule the next poll; return a summary count's name."""
+        if not record.placed:
+            # Not an order CAS holds (a record re-claimed after its retention, say): nothing to follow.
+            self._save(record, FollowState.from_dict(record.follow, record.updated_at), None)
+            return "not_placed"
+        taken = self.ledger.take_for_follow(record, LEASE_SECONDS)
+        if taken is None:
+            return "skipped"
+        state = FollowState.from_dict(taken.follow, taken.updated_at)
+        if not state.final:
+            polled = self._poll(taken, state, creds)
+            if polled is None:
+                state = state.evolve(polls=state.polls + 1)
+                self._save(taken, state, self._clock() + self.ledger.config.follow_wait(state.polls))
+                return "poll_failed"
+            state = polled
+        state = self._automate_dns(taken, state, creds)
+        state = self._release(taken, state, creds)
+        state, pending = self._announce(taken, state)
+        self._save(taken, state, self._next_poll(state, pending))
+        if state.final and not pending and self._done(state):
+            log.emit("follow.finished", logging.INFO, key=taken.key, phase=state.phase, status=state.status,
+                     released=state.released, dns_records=len(state.dns))
+            return state.phase
+        return state.phase if state.phase != WAITING else "waiting"
+
+    def _poll(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState | None:
+        backend = self.backends.get(record.api)
+        if backend is None:
+            log.emit("follow.no_backend", logging.ERROR, key=record.key, api=record.api)
+            return None
+        try:
+            progress = backend.progress(record.order_id, record.instance_id, creds, self.config.include_certificate)
+        except RelayError as err:
+            log.emit("follow.poll_failed", logging.WARNING, key=record.key, code=err.code, cas_code=err.cas_code,
+                     transient=err.transient)
+            return None
+        deadline = state.since + self.config.deadline_seconds(record.order.get("product"))
+        if not progress.final and self._clock() >= deadline:
+            days = (deadline - state.since) / 86400
+            progress = Progress(FAILED, reason=DEADLINE_REASON.format(days=days), status="deadline")
+        return self._learn(record, state, progress)
+
+    def _learn(self, record: LedgerRecord, state: FollowState, progress: Progress) -> FollowState:
+        """Fold a poll's answer into the state: a new phase (or a validation asking for something else) starts
+        over, with no sink confirmed for its message and the backoff at its first step."""
+        changed = progress.phase != state.phase or (progress.phase == VALIDATION
+                                                     and progress.validations != state.validations)
+        if not changed:
+            return state.evolve(polls=state.polls + 1, status=progress.status or state.status)
+        certificate = None
+        if progress.certificate is not None:
+            certificate = {k: v for k, v in asdict(progress.certificate).items() if v not in (None, ())}
+            certificate["domains"] = list(progress.certificate.domains)
+        log.emit("follow.phase", logging.INFO, key=record.key, phase=progress.phase, previous=state.phase,
+                 status=progress.status, validations=len(progress.validations))
+        return state.evolve(phase=progress.phase, polls=0, status=progress.status, deliveries={},
+                            validations=progress.validations if progress.phase == VALIDATION else state.validations,
+                            certificate=certificate, reason=progress.reason)
+
+    # ------------------------------------------------------------------ DNS, quota, messages
+
+    def _automate_dns(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
+        if self.dns is None:
+            return state
+        if state.phase == VALIDATION:
+            have = {(r.name.lower(), r.type.upper(), r.value) for r in state.dns}
+            refs, error = list(state.dns), ""
+            for validation in state.validations:
+                wanted = (validation.record_domain.lower().rstrip("."), validation.record_type.upper(),
+                          validation.record_value)
+                if validation.method != "DNS" or wanted in have:
+                    continue
+                try:
+                    ref = self.dns.ensure(validation, creds)
+                except FollowError as err:
+                    log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="ensure", code=err.code,
+                             reason=err.message, transient=err.transient)
+                    error = err.code
+                    continue
+                refs.append(ref)
+                have.add(wanted)
+                log.emit("follow.dns_created", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr, type=ref.type,
+                         record_id=ref.record_id)
+            return state.evolve(dns=tuple(refs), dns_error=error)
+        if state.final and state.dns and not state.dns_removed:
+            left, error = [], ""
+            for ref in state.dns:
+                try:
+                    self.dns.remove(ref, creds)
+                    log.emit("follow.dns_removed", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr,
+                             record_id=ref.record_id)
+                except FollowError as err:
+                    log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="remove", code=err.code,
+                             reason=err.message, transient=err.transient)
+                    left.append(ref)
+                    error = err.code
+            tries = state.dns_remove_tries + 1
+            return state.evolve(dns=tuple(left) if left else state.dns,
+                                dns_removed=not left or tries >= DNS_REMOVE_TRIES, dns_remove_tries=tries,
+                                dns_error=error)
+        return state
+
+    def _release(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
+        """``DELETE_FAILED_ORDERS``: delete a failed order once, so that its quota comes back. Done before the
+        failure is announced, so the message can say what was done."""
+        if not (self.config.delete_failed and state.phase == FAILED and state.released is None):
+            return state
+        backend = self.backends.get(record.api)
+        try:
+            done = backend is not None and backend.release(record.order_id, record.instance_id, creds)
+        except RelayError as err:
+            tries = state.release_tries + 1
+            gave_up = not err.transient or tries >= RELEASE_TRIES
+            log.emit("follow.release_failed", logging.WARNING, key=record.key, code=err.code, cas_code=err.cas_code,
+                     gave_up=gave_up)
+            return state.evolve(release_tries=tries, released=False if gave_up else None)
+        log.emit("follow.released" if done else "follow.release_unsupported", logging.INFO, key=record.key,
+                 order_id=record.order_id, api=record.api)
+        return state.evolve(released=bool(done), release_tries=state.release_tries + 1)
+
+    def _announce(self, record: LedgerRecord, state: FollowState) -> tuple[FollowState, bool]:
+        """Push this phase's message to the sinks that lack it; ``True`` while some sink still lacks it."""
+        if state.phase == FAILED and self.config.delete_failed and state.released is None:
+            return state, True  # the release is still being tried: announce what it did, once it is done
+        message = lifecycle_message(self.delivery, record, state, self.dns.name if self.dns else None)
+        if message is None:
+            return state, False
+        confirmed, failed = self.delivery.push(message, set(state.deliveries))
+        if confirmed:
+            now = self._clock()
+            state = state.evolve(deliveries={**state.deliveries, **{name: now for name in confirmed}})
+        return state, bool(failed)
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _done(self, state: FollowState) -> bool:
+        return state.final and (not state.dns or state.dns_removed) and (
+            not (self.config.delete_failed and state.phase == FAILED) or state.released is not None)
+
+    def _next_poll(self, state: FollowState, pending: bool) -> float | None:
+        """None once nothing is left; else after the backoff's current step (its first while a message, a DNS
+        record or a release is still to be finished, which a poll of CAS does not wait for)."""
+        if not pending and self._done(state):
+            return None
+        step = 0 if (pending or state.final) else state.polls
+        return self._clock() + self.ledger.config.follow_wait(step)
+
+    def _save(self, record: LedgerRecord, state: FollowState, next_poll_at: float | None) -> None:
+        try:
+            self.ledger.followed(record, state.to_dict(), next_poll_at)
+        except LostRace:
+            # Another writer moved the record (a redelivery noting a sink): this poll's news is found again at
+            # the next one. Messages keep their ids and DNS records are found before they are added.
+            log.emit("follow.raced", logging.INFO, key=record.key)
+
+
+__all__ = ["ISSUED", "Follower"]
