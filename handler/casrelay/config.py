@@ -184,23 +184,38 @@ def _valid_host(host: str) -> bool:
     return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
 
 
-def _cas_endpoint(env: Mapping[str, str]) -> str:
+def env_endpoint(env: Mapping[str, str], name: str, default: str, error: ErrorFactory = ConfigError) -> str:
+    """A host or ``host:port`` from ``env[name]`` (``default`` when unset), as the SDK's ``Config(endpoint=)``
+    takes it; ``error`` builds the exception naming the variable. Checked here because the SDK would only
+    fail on the first call, long after start-up."""
     from urllib.parse import urlsplit
 
-    endpoint = env.get("CAS_ENDPOINT", "").strip() or DEFAULT_CAS_ENDPOINT
+    endpoint = env.get(name, "").strip() or default
     if "://" in endpoint or "/" in endpoint:
-        raise ConfigError("CAS_ENDPOINT is a host or host:port (no scheme, no path), e.g. cas.aliyuncs.com")
-    usage = ("CAS_ENDPOINT must be a host name (in ASCII; punycode for IDN) or an IP address ([...] for IPv6), "
-             "with an optional :port from 1 to 65535, e.g. cas.aliyuncs.com")
+        raise error(f"{name} is a host or host:port (no scheme, no path), e.g. {default}")
+    usage = (f"{name} must be a host name (in ASCII; punycode for IDN) or an IP address ([...] for IPv6), "
+             f"with an optional :port from 1 to 65535, e.g. {default}")
     try:
         parts = urlsplit(f"//{endpoint}")
         host, port = parts.hostname or "", parts.port
     except ValueError:
-        raise ConfigError(usage) from None
+        raise error(usage) from None
     if parts.username is not None or parts.query or parts.fragment or not _valid_host(host) \
             or (port is not None and not 1 <= port <= 65535) or (":" in host and not endpoint.startswith("[")):
-        raise ConfigError(usage)
+        raise error(usage)
     return endpoint
+
+
+def env_protocol(env: Mapping[str, str], name: str, endpoint_name: str, endpoint: str,
+                 error: ErrorFactory = ConfigError) -> str:
+    """``https`` (the default) or ``http``; plain HTTP only towards a loopback endpoint (a local emulator), so
+    that no deployment can send signed calls in the clear by mistake."""
+    protocol = env.get(name, "").strip().lower() or "https"
+    if protocol not in ("https", "http"):
+        raise error(f"{name} must be https or http, got {protocol[:20]!r}")
+    if protocol == "http" and not is_loopback_host(endpoint):
+        raise error(f"{name}=http is allowed only for a loopback {endpoint_name} (the local emulator)")
+    return protocol
 
 
 def _cas_ca_file(env: Mapping[str, str]) -> str | None:
@@ -232,12 +247,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     """Build ``Settings`` from ``env`` (the process environment by default) or raise ``ConfigError``."""
     env = os.environ if env is None else env
 
-    endpoint = _cas_endpoint(env)
-    protocol = env.get("CAS_PROTOCOL", "").strip().lower() or "https"
-    if protocol not in ("https", "http"):
-        raise ConfigError(f"CAS_PROTOCOL must be https or http, got {protocol[:20]!r}")
-    if protocol == "http" and not is_loopback_host(endpoint):
-        raise ConfigError("CAS_PROTOCOL=http is allowed only for a loopback CAS_ENDPOINT (the local emulator)")
+    endpoint = env_endpoint(env, "CAS_ENDPOINT", DEFAULT_CAS_ENDPOINT)
+    protocol = env_protocol(env, "CAS_PROTOCOL", "CAS_ENDPOINT", endpoint)
 
     region = env.get("CAS_REGION", "").strip() or DEFAULT_CAS_REGION
     if not (len(region) <= 64 and _REGION.fullmatch(region)):

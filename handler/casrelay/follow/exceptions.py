@@ -56,3 +56,15 @@ def dns_refused(action: str, code: str) -> DnsRefused:
 
 def zone_not_found(name: str) -> ZoneNotFound:
     return ZoneNotFound(f"no Alidns zone of this account holds {name[:255]}; create the record by hand")
+
+
+def dns_missing_credentials(action: str) -> DnsRefused:
+    """No credentials to sign with: the function's role (or ``ALIBABA_CLOUD_*``) must be set up."""
+    return DnsRefused(f"Alidns {action} needs the function's credentials and none were found")
+
+
+def record_not_automatable(name: str, why: str) -> ZoneNotFound:
+    """The record CAS asks for is not one the automation can create (no valid DNS name, an unsupported type,
+    an empty value): like a name outside every zone, it has to be created by hand."""
+    return ZoneNotFound(f"the DNS record at {name[:255]} cannot be created automatically ({why[:120]}); "
+                        "create the record by hand")
