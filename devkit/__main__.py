@@ -131,12 +131,51 @@ def _print_summary(lines: list[str], stream: TextIO = sys.stdout) -> None:
     stream.flush()
 
 
+#: The demo's Alidns double holds this zone, so the DNS orders under it validate once their TXT record exists.
+DEMO_ZONES = ("example.com",)
+#: The demo follows its orders at every sweep (no backoff) and creates their TXT records in the Alidns double.
+DEMO_FOLLOW = {"FOLLOW_BACKOFF_SECONDS": "0", "DNS_AUTOVALIDATE": "alidns"}
+#: The CA reviews a validated order this long (the emulator's default) before it issues.
+DEMO_REVIEW_SECONDS = 60.0
+
+
+def _follow_demo_order(emb: Any, order_id: object) -> bool:
+    """Step 5: timer events alone take the first order from ordered to issued; True once it is."""
+    print(f"5. Following order {order_id} to its certificate: only timer events from here, the CA's clock moved on")
+    timer = (EVENTS / "timer-sweep.json").read_bytes()
+    shown: set[str] = set()
+    for sweep in range(1, 5):
+        result = call_handler(timer)
+        followed = result.get("Followed", {}) if isinstance(result, dict) else {}
+        print(f"   sweep {sweep}: followed {json.dumps(followed)}")
+        for message in emb.pushed():
+            if message["Order"].get("OrderId") != order_id or "Lifecycle" not in message:
+                continue
+            if message["Type"] == "certificate.validation.required" and message["Id"] not in shown:
+                shown.add(message["Id"])
+                for v in message["Validation"]:
+                    print(f"   -> certificate.validation.required: {v.get('RecordType')} {v.get('RecordDomain')} = "
+                          f"{v.get('RecordValue')} (created in the Alidns double: "
+                          f"{message['Lifecycle'].get('DnsRecordsCreated')} record)")
+            if message["Type"] == "certificate.issued":
+                cert = message["Certificate"]
+                print(f"   -> certificate.issued: CertificateId {cert['CertificateId']}, {', '.join(cert['Domains'])}, "
+                      f"valid {cert['NotBefore']} to {cert['NotAfter']}")
+                left = [r for r in emb.alidns.records() if r.fqdn.endswith("demo.example.com")]
+                print(f"   -> its TXT record {'is still there' if left else 'was removed from the Alidns double'}")
+                return True
+        emb.emulator.advance_ca_clock(DEMO_REVIEW_SECONDS)
+    print("   -> not issued after four sweeps")
+    return False
+
+
 def demo(show_logs: bool = False) -> int:
     log_path = devkit_dir() / "demo.log"
     with _ledger(None) as (ledger, ledger_note), \
             (nullcontext() if show_logs else log_path.open("w", encoding="utf-8")) as log_file, \
             (nullcontext() if log_file is None else function_logs_to(log_file)), \
-            embedded_default(sinks=SINK_KINDS, ledger=ledger) as emb, LocalFcServer() as server:
+            embedded_default(sinks=SINK_KINDS, ledger=ledger, alidns_zones=DEMO_ZONES, extra_env=DEMO_FOLLOW) as emb, \
+            LocalFcServer() as server:
         print("casrelay demo on the embedded default: the local CAS emulator, no cloud account")
         _print_summary([f"  HTTP trigger {server.url}", *emb.summary(ledger_note)])
         print("  log lines    " + ("printed here, among the lines below" if show_logs
@@ -172,6 +211,9 @@ def demo(show_logs: bool = False) -> int:
             _print_summary(_fit(f"   {path.name:{width}} {describe(result)}",
                                 str(result.get("errorMessage", "")) if isinstance(result, dict) else ""))
 
+        order_id = json.loads(text).get("OrderId") if status == 200 else None
+        issued = _follow_demo_order(emb, order_id)
+
         orders = emb.emulator.orders()
         print(f"\nPaid orders in the CAS emulator: {len(orders)} (one per distinct order, none twice)")
         by_sink = emb.pushed_by_sink()
@@ -183,10 +225,11 @@ def demo(show_logs: bool = False) -> int:
             print("\nA Kafka event's order, as pushed to the MNS queue:")
             for line in json.dumps(queued[0], indent=2, ensure_ascii=False).splitlines():
                 print("  " + line)
-        ok = (status == 200 and status_again == 200 and status2 == 401
+        ok = (status == 200 and status_again == 200 and status2 == 401 and issued
               and all({m["Order"]["OrderId"] for _, m in pairs} >= {o.order_id for o in orders}
                       for pairs in by_sink.values()))
-    print("\nDemo finished: " + ("every order placed once and pushed to every sink" if ok else "FAILED"))
+    print("\nDemo finished: " + ("every order placed once and pushed to every sink, the first one followed to "
+                                 "its certificate" if ok else "FAILED"))
     return 0 if ok else 1
 
 

@@ -351,12 +351,24 @@ def test_the_ledger_url_keeps_any_allowed_password_intact():
 
 def _cas_actions_called() -> set[str]:
     ordering = ROOT / "handler" / "casrelay" / "ordering"
-    gateway = "".join((ordering / name).read_text() for name in ("package.py", "instance.py", "contacts.py"))
-    called = set(re.findall(r'^[A-Z_]+ = "([A-Za-z]+)"', gateway, re.MULTILINE))
+    gateway = "".join(path.read_text() for path in sorted(ordering.glob("*.py")))
+    called = set(re.findall(r'^[A-Z_]+ = "([A-Z][A-Za-z]+)"', gateway, re.MULTILINE))
     assert {"CreateCertificateForPackageRequest", "DescribePackageState", "ListUserCertificateOrder",
             "CancelCertificateForPackageRequest", "ApplyCertificate", "UpdateInstance", "GetInstanceDetail",
-            "ListInstances", "GetTaskAttribute", "ListContact", "CreateContact", "ListCompanies"} <= called
+            "ListInstances", "GetTaskAttribute", "ListContact", "CreateContact", "ListCompanies",
+            "DescribeCertificateState", "DeleteCertificateRequest"} <= called
     return {CAS_RAM_PREFIX + a for a in called}
+
+
+ALIDNS = ROOT / "handler" / "casrelay" / "follow" / "dns" / "alidns.py"
+#: alibabacloud.com/help/en/dns/ram-authorization: the record actions are authorised on the zone.
+ALIDNS_DOMAIN_RE = re.compile(r"^acs:alidns:\*:[^:]+:domain/(\*|[A-Za-z0-9.-]+)$")
+
+
+def _alidns_actions_called() -> set[str]:
+    called = set(re.findall(r'^ACTION_[A-Z_]+ = "([A-Za-z]+)"', ALIDNS.read_text(), re.MULTILINE))
+    assert called == {"DescribeDomains", "DescribeSubDomainRecords", "AddDomainRecord", "DeleteDomainRecord"}
+    return {"alidns:" + a for a in called}
 
 
 def _mns_actions_called() -> set[str]:
@@ -376,7 +388,7 @@ def _allowed(action: str) -> list[str]:
 
 
 def test_the_policy_allows_every_action_the_code_calls_and_nothing_else():
-    needed = _cas_actions_called() | _mns_actions_called() | PLATFORM_ACTIONS
+    needed = _cas_actions_called() | _mns_actions_called() | _alidns_actions_called() | PLATFORM_ACTIONS
     granted = {a for s in POLICY["Statement"] for a in s["Action"]}
     assert needed <= granted, needed - granted
     assert granted <= needed, f"not needed by the code or the platform: {granted - needed}"
@@ -421,7 +433,18 @@ def test_mns_resources_in_ram_policy_json_leave_region_and_account_to_the_templa
     template = _resolve(RESOURCES["FunctionPolicy"]["Properties"]["PolicyDocument"], pseudo="<x>")
     for statement in template["Statement"]:
         for resource in statement["Resource"]:
+            if resource.startswith("acs:alidns:"):
+                # Alidns's format has no region (``acs:alidns:*:$accountid:domain/...``); the account is filled in.
+                assert resource.split(":")[2:4] == ["*", "<x>"], resource
+                continue
             assert resource == "*" or resource.split(":")[2:4] == ["<x>", "<x>"], resource
+
+
+def test_the_alidns_record_actions_are_granted_on_zones_and_only_the_zone_listing_on_all_resources():
+    for action in ("alidns:AddDomainRecord", "alidns:DescribeSubDomainRecords", "alidns:DeleteDomainRecord"):
+        resources = _allowed(action)
+        assert resources and all(ALIDNS_DOMAIN_RE.match(r) for r in resources), (action, resources)
+    assert _allowed("alidns:DescribeDomains") == ["*"]
 
 
 def test_the_cas_call_rate_ceiling_fits_the_cas_account_limit():
