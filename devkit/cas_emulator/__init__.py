@@ -30,14 +30,15 @@ the repository imports.
 
 The V2.0 certificate-instance API is served beside V1 on the same endpoint, with the same signature,
 nonce, flow-control and fault machinery: ListInstances, GetInstanceDetail, UpdateInstance,
-ApplyCertificate, GetTaskAttribute, ListContact, CreateContact, GetContact, ListCompanies and GetCompany
-(``instance_actions``, ``directory``; rules in ``instance_rules``, the pool and its application clock in
-``instances``). The pool is configured at start like the V1 packages: ``CasEmulator(instances=...)``
-takes ``InstanceSpec``s or the one-line form of ``pool_spec`` (``"3xDigiCert:DV:1+0,1xGeoTrust:OV:2+1"``);
-``python -m devkit.cas_emulator --instances SPEC`` and the embedded default read the same form from
-the ``CAS_EMULATOR_INSTANCES`` environment variable. Without one the account has no V2 instances and
-every V1 behaviour is unchanged. ``fail_applications`` makes committed applications end ``failed``;
-the request faults (``error_after_commit(ACTION_APPLY, ...)`` and the rest) hit V2 calls as they hit V1's.
+ApplyCertificate, GetTaskAttribute, GetUserCertificateDetail, ListContact, CreateContact, GetContact,
+ListCompanies and GetCompany (``instance_actions``, ``directory``; rules in ``instance_rules``, the pool
+and its application clock in ``instances``). The pool is configured at start like the V1 packages:
+``CasEmulator(instances=...)`` takes ``InstanceSpec``s or the one-line form of ``pool_spec``
+(``"3xDigiCert:DV:1+0,1xGeoTrust:OV:2+1"``); ``python -m devkit.cas_emulator --instances SPEC`` and the
+embedded default read the same form from the ``CAS_EMULATOR_INSTANCES`` environment variable. Without
+one the account has no V2 instances and every V1 behaviour is unchanged. ``fail_applications`` makes
+committed applications end ``failed``; the request faults (``error_after_commit(ACTION_APPLY, ...)`` and
+the rest) hit V2 calls as they hit V1's.
 
 The V1.0 order lifecycle is opt-in (``lifecycle``): ``CasEmulator(lifecycle=Lifecycle(dns=alidns))`` makes
 orders move by themselves from domain_verify to process and certificate once their TXT record exists in the
@@ -65,6 +66,7 @@ from .protocol import (
     ACTION_PACKAGE_STATE,
     ACTION_TASK,
     ACTION_UPDATE_INSTANCE,
+    ACTION_USER_CERTIFICATE,
     DEMO_ACCESS_KEY_ID,
     DEMO_ACCESS_KEY_SECRET,
     DEMO_SECURITY_TOKEN,
@@ -99,6 +101,7 @@ __all__ = [
     "ACTION_PACKAGE_STATE",
     "ACTION_TASK",
     "ACTION_UPDATE_INSTANCE",
+    "ACTION_USER_CERTIFICATE",
     "DEMO_ACCESS_KEY_ID",
     "DEMO_ACCESS_KEY_SECRET",
     "DEMO_SECURITY_TOKEN",

@@ -1,5 +1,5 @@
 """The V2.0 instance calls: ListInstances, GetInstanceDetail, UpdateInstance, ApplyCertificate,
-GetTaskAttribute, and the contact and company calls they depend on (``directory.py``).
+GetTaskAttribute, GetUserCertificateDetail, and the contact and company calls they depend on (``directory.py``).
 
 Like the V1 actions they run after the route, the signature, the nonce, the flow control and the
 injected errors (``server.py``), so they deal in business rules only, under the emulator's one lock:
@@ -11,16 +11,24 @@ The codes for an unknown instance (``InvalidInstanceId.NotFound``, 404), a state
 (``IncorrectInstanceStatus``, 403), a second application while one is processing (``OperationConflict``,
 403) and an unknown task (``InvalidTaskId.NotFound``, 404) are UNCONFIRMED: CAS's pages only point to its
 error centre. What DomainValidationList holds before and after the application is UNCONFIRMED as well.
+
+GetUserCertificateDetail answers for the certificates of issued instances only (a V1 order's certificate is
+read with DescribeCertificateState here); an unknown ``CertId`` is ``InvalidCertId.NotFound`` (404,
+UNCONFIRMED). Its certificate comes from the emulator's throwaway CA (``issuing.py``, an ECC P-256 leaf
+whatever ``KeyAlgorithm`` says), minted on the first call with the instance's names and validity; ``Key``
+is returned only when CAS made the key (``GenerateCsrMethod`` online), as the documentation's example shows.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 
 from .actions import ActionHandler, Call
 from .instance_rules import check_validation_method, incomplete, parse_update
-from .instances import INSTANCE_STATUSES, TASK_PROCESSING, EmulatedInstance, InstanceState
+from .instances import INSTANCE_STATUSES, SITE_REGION, TASK_PROCESSING, EmulatedInstance, InstanceState
+from .issuing import CertificateIssuer
 from .pool_spec import BRANDS, CERTIFICATE_TYPES, INSTANCE_TYPES
 from .protocol import (
     ACTION_APPLY,
@@ -33,11 +41,12 @@ from .protocol import (
     ACTION_LIST_INSTANCES,
     ACTION_TASK,
     ACTION_UPDATE_INSTANCE,
+    ACTION_USER_CERTIFICATE,
     ApiError,
     invalid,
     missing,
 )
-from .validation import paging
+from .validation import int_param, paging
 
 CERTIFICATE_STATUSES = ("issued", "revoked", "willExpire", "expired")
 TASK_TYPES = ("ApplyCertificate",)
@@ -90,6 +99,9 @@ def _matches(item: dict[str, Any], filters: dict[str, str], keyword: str) -> boo
 class InstanceActions(InstanceState):
     """The V2 action handlers, over the instance pool and the directory they inherit."""
 
+    #: The account's throwaway CA (``state.AccountState`` makes it; V1 orders are minted by it too).
+    _issuer: CertificateIssuer
+
     def _instance_handlers(self) -> dict[str, ActionHandler]:
         return {
             ACTION_LIST_INSTANCES: self._list_instances,
@@ -97,6 +109,7 @@ class InstanceActions(InstanceState):
             ACTION_UPDATE_INSTANCE: self._update_instance,
             ACTION_APPLY: self._apply_certificate,
             ACTION_TASK: self._task_attribute,
+            ACTION_USER_CERTIFICATE: self._user_certificate,
             ACTION_LIST_CONTACTS: self._list_contacts,
             ACTION_CREATE_CONTACT: self._create_contact,
             ACTION_GET_CONTACT: self._get_contact,
@@ -219,3 +232,36 @@ class InstanceActions(InstanceState):
             if inst is None or not inst.task_status:
                 raise ApiError(404, "InvalidTaskId.NotFound", f"No {task_type} task {params['TaskId']} exists.")
             return {"TaskStatus": inst.task_status, "TaskMessage": inst.task_message}
+
+    def _user_certificate(self, params: dict[str, str], call: Call) -> dict[str, Any]:
+        """GetUserCertificateDetail (models/_get_user_certificate_detail_request.py, _response_body.py): the
+        certificate ``CertId``, with ``Cert`` and (CAS-made key only) ``Key`` unless ``CertFilter`` is true.
+        ``NotBefore``/``NotAfter`` are milliseconds, as V1's certificate times are (UNCONFIRMED for this call)."""
+        cert_id = int_param(params, "CertId", required=True)
+        hide_content = (params.get("CertFilter") or "").lower() == "true"
+        with self._lock:
+            self._ripen_all()
+            inst = next((i for i in self._instances.values()
+                         if i.certificate_id is not None and i.certificate_id == cert_id), None)
+            if inst is None or inst.cert_not_before_s is None or inst.cert_not_after_s is None:
+                raise ApiError(404, "InvalidCertId.NotFound", f"The certificate {cert_id} does not exist.")
+            start = dt.datetime.fromtimestamp(inst.cert_not_before_s, tz=dt.timezone.utc)
+            end = dt.datetime.fromtimestamp(inst.cert_not_after_s, tz=dt.timezone.utc)
+            if inst.certificate_pem is None:
+                csr = inst.csr if inst.generate_csr_method == "upload" else None
+                inst.certificate_pem, inst.private_key_pem = self._issuer.mint(inst.domains, csr, start, end)
+            body: dict[str, Any] = {
+                "Id": inst.certificate_id, "CertIdentifier": f"{inst.certificate_id}-{SITE_REGION}",
+                "Name": inst.certificate_name or f"cert-{inst.certificate_id}", "InstanceId": inst.instance_id,
+                "Common": inst.domains[0], "Sans": inst.domain, "Issuer": "CAS Emulator Test CA",
+                "StartDate": start.strftime("%Y-%m-%d"), "EndDate": end.strftime("%Y-%m-%d"),
+                "NotBefore": inst.cert_not_before_s * 1000, "NotAfter": inst.cert_not_after_s * 1000,
+                "Expired": call.now_ms >= inst.cert_not_after_s * 1000, "BuyInAliyun": True,
+                "ResourceGroupId": inst.resource_group_id,
+                "Tags": [{"TagKey": k, "TagValue": v} for k, v in inst.tags.items()],
+            }
+            if not hide_content:
+                body["Cert"] = inst.certificate_pem
+                if inst.private_key_pem is not None:
+                    body["Key"] = inst.private_key_pem
+            return body

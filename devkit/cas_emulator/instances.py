@@ -94,6 +94,10 @@ class EmulatedInstance:
     certificate_status: str = ""
     cert_not_before_s: int | None = None
     cert_not_after_s: int | None = None
+    #: The issued certificate's PEM and, when CAS made the key (``online``), its key: minted on the first
+    #: GetUserCertificateDetail (``instance_actions``), then kept, so every answer shows the same pair.
+    certificate_pem: str | None = field(default=None, repr=False)
+    private_key_pem: str | None = field(default=None, repr=False)
     #: (since ms, ListInstances item) oldest first: what the lagged listing shows at each moment.
     views: list[tuple[int, dict[str, Any]]] = field(default_factory=list, repr=False)
 

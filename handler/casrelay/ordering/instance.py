@@ -61,13 +61,17 @@ from .base import (
     Tags,
 )
 from .contacts import Directory
+from .instance_progress import certificate_id as _certificate_id
+from .instance_progress import read_progress
 from .package import MAX_TAGS
+from .progress import Progress
 
 APPLY = "ApplyCertificate"
 UPDATE = "UpdateInstance"
 LIST = "ListInstances"
 DETAIL = "GetInstanceDetail"
 TASK = "GetTaskAttribute"
+CERTIFICATE = "GetUserCertificateDetail"
 PAGE_SIZE = 100
 MAX_PAGES = 10
 #: Statuses that an application moved the instance to (models/_list_instances_request.py).
@@ -224,7 +228,7 @@ class InstanceBackend(OrderingBackend):
         if status != "inactive":
             return Finding(UNRESOLVED, f"the instance is {status}", instance_id)
         try:
-            has_task = self._has_task(instance_id, creds)
+            has_task = self._task(instance_id, creds) is not None
         except RelayError as err:
             return Finding(UNRESOLVED, f"GetTaskAttribute failed ({err.code})", instance_id)
         if has_task:
@@ -233,17 +237,33 @@ class InstanceBackend(OrderingBackend):
             return Finding(UNRESOLVED, "the instance has a task without our tag", instance_id)
         return Finding(NOT_APPLIED, "the instance is inactive with no application", instance_id)
 
-    def _has_task(self, instance_id: str, creds: Credentials | None) -> bool:
+    def _task(self, instance_id: str, creds: Credentials | None) -> tuple[str, str] | None:
+        """The application's (TaskStatus, TaskMessage); None when no application was ever made on the instance."""
         from alibabacloud_cas20200407 import models
 
         try:
-            self._call(TASK, "get_task_attribute_with_options",
-                       models.GetTaskAttributeRequest(task_id=instance_id, task_type=APPLY), creds)
+            body = self._call(TASK, "get_task_attribute_with_options",
+                              models.GetTaskAttributeRequest(task_id=instance_id, task_type=APPLY), creds)
         except CasRefused as err:
             if err.cas_code == "InvalidTaskId.NotFound":
-                return False  # no application was ever made on the instance
+                return None  # no application was ever made on the instance
             raise  # any other refusal proves nothing: the caller answers unresolved
-        return True
+        return str(getattr(body, "task_status", "") or ""), str(getattr(body, "task_message", "") or "")
+
+    def progress(self, order_id: int | None, instance_id: str | None, creds: Credentials | None,
+                 include_certificate: bool = False) -> Progress:
+        """GetTaskAttribute and GetInstanceDetail, translated by ``instance_progress``; with ``include_certificate``,
+        GetUserCertificateDetail once issued, of which only the public ``Cert`` is read."""
+        if instance_id is None:
+            raise ValueError("a V2.0 order is followed by the instance it applied on, and none was given")
+        from alibabacloud_cas20200407 import models
+
+        def certificate(certificate_id: int) -> Any:
+            return self._call(CERTIFICATE, "get_user_certificate_detail_with_options",
+                              models.GetUserCertificateDetailRequest(cert_id=certificate_id), creds)
+
+        return read_progress(self._task(instance_id, creds), self.detail(instance_id, creds),
+                             certificate if include_certificate else None)
 
     # ------------------------------------------------------------------ the rest of the interface
 
@@ -287,14 +307,6 @@ def _tags(order: Order, extra: Tags) -> Tags:
     reserved = {k for k, _ in extra}
     own = [(k, v) for k, v in order.tags if k not in reserved]
     return tuple((k, v) for k, v in [*extra, *own][:MAX_TAGS] if len(k) <= MAX_TAG_KEY)
-
-
-def _certificate_id(detail: Any) -> int | None:
-    value = getattr(detail, "certificate_id", None)
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _before_apply(err: RelayError) -> RelayError:

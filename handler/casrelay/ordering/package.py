@@ -17,11 +17,15 @@ from ..cas.preview import signed_preview
 from ..errors import RelayError, cas_outcome_unknown, missing_credentials
 from ..order import Order
 from .base import Attempt, ListedOrder, Listing, OrderingBackend, PackageState, PlacedOrder, Tags
+from .package_progress import progress_from_state, state_fields
+from .progress import Progress
 
 CREATE = "CreateCertificateForPackageRequest"
 LIST = "ListUserCertificateOrder"
 PACKAGE = "DescribePackageState"
 CANCEL = "CancelCertificateForPackageRequest"
+STATE = "DescribeCertificateState"
+DELETE = "DeleteCertificateRequest"
 #: CAS takes at most 20 tags per order.
 MAX_TAGS = 20
 MAX_PAGES = 5
@@ -108,6 +112,25 @@ class PackageBackend(OrderingBackend):
         request = models.CancelCertificateForPackageRequestRequest(order_id=order_id)
         self.client.call(CANCEL, "cancel_certificate_for_package_request_with_options", request, creds)
 
+    def progress(self, order_id: int | None, instance_id: str | None, creds: Credentials | None,
+                 include_certificate: bool = False) -> Progress:
+        """DescribeCertificateState, read through ``state_fields`` so that the answer's ``PrivateKey`` is never
+        touched and the SDK object does not outlive this call."""
+        from alibabacloud_cas20200407 import models
+
+        request = models.DescribeCertificateStateRequest(order_id=_order_id(order_id))
+        fields = state_fields(self.client.call(STATE, "describe_certificate_state_with_options", request, creds).body)
+        return progress_from_state(fields, include_certificate)
+
+    def release(self, order_id: int | None, instance_id: str | None, creds: Credentials | None) -> bool:
+        """DeleteCertificateRequest: CAS deletes an order that failed review, and a deleted order does not consume
+        quota. CAS refuses it for any other order (OrderStateError), raised as the mapped ``RelayError``."""
+        from alibabacloud_cas20200407 import models
+
+        request = models.DeleteCertificateRequestRequest(order_id=_order_id(order_id))
+        self.client.call(DELETE, "delete_certificate_request_with_options", request, creds)
+        return True
+
     def preview(self, order: Order, creds: Credentials | None, tags: Tags = ()) -> dict[str, Any]:
         if creds is None:
             raise missing_credentials()
@@ -118,6 +141,13 @@ class PackageBackend(OrderingBackend):
         preview = signed_preview(self.client.settings, CREATE, params, creds)
         preview.update(Domains=list(order.domains), ProductCode=order.product_code)
         return preview
+
+
+def _order_id(order_id: int | None) -> int:
+    """V1.0 orders are named by their OrderId; a record without one was not placed here (a wiring bug)."""
+    if order_id is None:
+        raise ValueError("a V1.0 package order is followed by its OrderId, and none was given")
+    return int(order_id)
 
 
 def _listed(item: Any) -> ListedOrder:
