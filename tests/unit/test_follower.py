@@ -112,7 +112,7 @@ def test_placing_an_order_schedules_its_first_poll_one_backoff_step_later() -> N
 
 
 def test_polls_back_off_along_the_configured_steps_and_repeat_the_last() -> None:
-    w, cas, follower = setup([Progress(WAITING, status="process")], follow_backoff=(10.0, 20.0, 40.0))
+    w, _cas, follower = setup([Progress(WAITING, status="process")], follow_backoff=(10.0, 20.0, 40.0))
     w.place()
     placed = w.clock.now
     polled_at = []
@@ -153,7 +153,7 @@ def test_validation_required_is_pushed_once_to_every_sink_under_one_id() -> None
 
 def test_a_sink_that_was_down_gets_the_phase_message_later_with_the_same_id_and_the_others_not_again() -> None:
     up, down = RecordingSink("file"), sink_down("callback")
-    w, cas, follower = setup([Progress(VALIDATION, (TXT,), status="domain_verify")], sinks=[up, down])
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,), status="domain_verify")], sinks=[up, down])
     w.place()
     follow(w, follower, after=60)
     assert len(lifecycle_messages(up)) == 1 and down.accepted == []
@@ -169,7 +169,7 @@ def test_a_sink_that_was_down_gets_the_phase_message_later_with_the_same_id_and_
 def test_a_new_validation_value_is_a_new_message_and_the_same_one_again_is_not() -> None:
     other = Validation("DNS", domain="a.example.com", record_domain="_dnsauth.a.example.com", record_type="TXT",
                        record_value="token-2")
-    w, cas, follower = setup([Progress(VALIDATION, (TXT,)), Progress(VALIDATION, (TXT,)),
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,)), Progress(VALIDATION, (TXT,)),
                               Progress(VALIDATION, (other,))])
     w.place()
     for _ in range(3):
@@ -211,7 +211,7 @@ def test_the_dns_record_is_created_once_and_removed_once_the_certificate_is_issu
 def test_a_dns_failure_is_retried_at_the_next_poll_without_holding_back_the_message() -> None:
     dns = RecordingDns()
     dns.fail_next = dns_unavailable("AddDomainRecord", "throttled")
-    w, cas, follower = setup([Progress(VALIDATION, (TXT,))], dns=dns)
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], dns=dns)
     w.place()
     follow(w, follower, after=60)
     assert dns.ensured == [] and len(lifecycle_messages(w.sinks[0])) == 1
@@ -272,7 +272,7 @@ def test_a_release_cas_refuses_is_not_tried_again_and_the_failure_says_the_quota
 
 @pytest.mark.parametrize(("product", "days"), [("symantec-free-1-free", 2), ("geotrust-ov-1-personal", 30)])
 def test_the_follower_stops_at_the_cas_deadline_with_a_failure(product: str, days: int) -> None:
-    w, cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(3600.0,))
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(3600.0,))
     params = {"Domain": "a.example.com", "ValidateType": "DNS", "ProductCode": product}
     if "ov" in product:
         params["CompanyName"] = "Example Ltd"
@@ -289,7 +289,7 @@ def test_the_follower_stops_at_the_cas_deadline_with_a_failure(product: str, day
 
 
 def test_a_failed_poll_changes_nothing_and_backs_off() -> None:
-    w, cas, follower = setup([cas_throttled("Throttling.User", 1, None), Progress(ISSUED, certificate=ISSUED_CERT)])
+    w, _cas, follower = setup([cas_throttled("Throttling.User", 1, None), Progress(ISSUED, certificate=ISSUED_CERT)])
     w.place()
     assert follow(w, follower, after=60) == {"poll_failed": 1}
     record = w.only_record()
@@ -310,7 +310,7 @@ def test_no_order_is_followed_when_following_is_off() -> None:
 
 def test_a_record_whose_created_message_is_pending_still_does_not_expire_after_the_follower_finished() -> None:
     up, down = RecordingSink("file"), sink_down("callback")
-    w, cas, follower = setup([Progress(ISSUED, certificate=ISSUED_CERT)], sinks=[up, down])
+    w, _cas, follower = setup([Progress(ISSUED, certificate=ISSUED_CERT)], sinks=[up, down])
     w.place()
     down.fail = None
     follow(w, follower, after=60)
@@ -322,7 +322,7 @@ def test_a_record_whose_created_message_is_pending_still_does_not_expire_after_t
 
 
 def test_the_sweep_runs_the_follower_and_reports_what_it_did() -> None:
-    w, cas, follower = setup([Progress(VALIDATION, (TXT,))])
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))])
     w.sweeper.follower = follower
     w.place()
     w.clock.now += 60

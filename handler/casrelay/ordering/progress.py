@@ -41,10 +41,11 @@ class Validation:
 
     def to_message(self) -> dict[str, Any]:
         """The message's ``Validation`` entry, in CAS's own field names."""
+        domain = self.domain or None  # CAS names the domain for FILE; a DNS answer may leave it out
         if self.method == "DNS":
-            return {"Method": "DNS", "Domain": self.domain, "RecordDomain": self.record_domain,
+            return {"Method": "DNS", "Domain": domain, "RecordDomain": self.record_domain,
                     "RecordType": self.record_type, "RecordValue": self.record_value}
-        return {"Method": "FILE", "Domain": self.domain, "Uri": self.uri, "Content": self.content}
+        return {"Method": "FILE", "Domain": domain, "Uri": self.uri, "Content": self.content}
 
     def to_dict(self) -> dict[str, str]:
         return {k: v for k, v in self.__dict__.items() if v}
