@@ -141,7 +141,7 @@ DEMO_REVIEW_SECONDS = 60.0
 
 def _follow_demo_order(emb: Any, order_id: object) -> bool:
     """Step 5: timer events alone take the first order from ordered to issued; True once it is."""
-    print(f"5. Following order {order_id} to its certificate: only timer events from here, the CA's clock moved on")
+    print(f"5. Order {order_id} followed to its certificate by timer events alone")
     timer = (EVENTS / "timer-sweep.json").read_bytes()
     shown: set[str] = set()
     for sweep in range(1, 5):
@@ -153,14 +153,13 @@ def _follow_demo_order(emb: Any, order_id: object) -> bool:
                 continue
             if message["Type"] == "certificate.validation.required" and message["Id"] not in shown:
                 shown.add(message["Id"])
+                made = "created in the Alidns double" if message["Lifecycle"].get("DnsRecordsCreated") else "to publish"
                 for v in message["Validation"]:
-                    print(f"   -> certificate.validation.required: {v.get('RecordType')} {v.get('RecordDomain')} = "
-                          f"{v.get('RecordValue')} (created in the Alidns double: "
-                          f"{message['Lifecycle'].get('DnsRecordsCreated')} record)")
+                    print(f"   -> validation.required: {v.get('RecordType')} {v.get('RecordDomain')}, {made}")
             if message["Type"] == "certificate.issued":
                 cert = message["Certificate"]
-                print(f"   -> certificate.issued: CertificateId {cert['CertificateId']}, {', '.join(cert['Domains'])}, "
-                      f"valid {cert['NotBefore']} to {cert['NotAfter']}")
+                print(f"   -> issued: CertificateId {cert['CertificateId']}, valid {cert['NotBefore']} to "
+                      f"{cert['NotAfter']}")
                 left = [r for r in emb.alidns.records() if r.fqdn.endswith("demo.example.com")]
                 print(f"   -> its TXT record {'is still there' if left else 'was removed from the Alidns double'}")
                 return True

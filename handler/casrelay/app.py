@@ -83,9 +83,9 @@ class App:
         # The follower polls each record with the API it was placed with; an injected backend answers for both.
         self.follower = Follower(self.ledger, backends or {"package": backend, "instance": backend}, self.delivery,
                                  load_follow_config(env), dns=open_dns(source, settings, self.pacer or Pacer(
-                                     settings.cas_max_qps)))
+                                     settings.cas_max_qps)), enabled=bool(config.follow_backoff))
         self.sweeper = Sweeper(self.ledger, config, self.delivery, self.reconciler, settings.cas_read_timeout_ms,
-                               follower=self.follower if config.follow_backoff else None)
+                               follower=self.follower)
         self.http = HttpEntry(settings, self.place, self.dry_run)
         self.direct = DirectEntry(self.place, self.dry_run, self.delivery)
         self.batch = BatchEntry(self.place, self.dry_run, self.delivery, settings.batch_concurrency)

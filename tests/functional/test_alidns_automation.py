@@ -19,7 +19,7 @@ import pytest
 from casrelay.cas.credentials import Credentials
 from casrelay.config import ConfigError, Settings
 from casrelay.follow.dns import DNS_AUTOMATIONS, open_dns
-from casrelay.follow.dns.alidns import AlidnsAutomation
+from casrelay.follow.dns.alidns import MIN_REFRESH_SECONDS, AlidnsAutomation
 from casrelay.follow.dns.base import DnsRecordRef
 from casrelay.follow.exceptions import DnsRefused, DnsUnavailable, FollowConfigError, ZoneNotFound
 from casrelay.ordering.progress import Validation
@@ -233,9 +233,14 @@ def test_every_page_of_zones_is_read(pacer: RecordingPacer) -> None:
 # --- zones ------------------------------------------------------------------------------------------------
 
 
+def _age_the_zone_listing(auto: AlidnsAutomation) -> None:
+    auto._zones_at -= MIN_REFRESH_SECONDS  # as if the listing were a minute old
+
+
 def test_a_name_in_no_zone_of_the_account_is_zone_not_found_after_one_refresh(
         dns: AlidnsEmulator, auto: AlidnsAutomation) -> None:
     auto.ensure(txt(), CREDS)
+    _age_the_zone_listing(auto)
 
     with pytest.raises(ZoneNotFound) as info:
         auto.ensure(txt("_dnsauth.www.example.net"), CREDS)
@@ -245,6 +250,16 @@ def test_a_name_in_no_zone_of_the_account_is_zone_not_found_after_one_refresh(
     assert dns.request_count(ACTION_ADD) == 1
 
 
+def test_names_in_no_zone_cost_at_most_one_zone_listing_a_minute(dns: AlidnsEmulator, auto: AlidnsAutomation) -> None:
+    auto.ensure(txt(), CREDS)
+    _age_the_zone_listing(auto)
+    for n in range(5):
+        with pytest.raises(ZoneNotFound):
+            auto.ensure(txt(f"_dnsauth.n{n}.example.net"), CREDS)
+
+    assert dns.request_count(ACTION_DOMAINS) == 2
+
+
 def test_badexample_com_is_not_in_the_zone_example_com(dns: AlidnsEmulator, auto: AlidnsAutomation) -> None:
     with pytest.raises(ZoneNotFound):
         auto.ensure(txt("_dnsauth.badexample.com"), CREDS)
@@ -252,10 +267,11 @@ def test_badexample_com_is_not_in_the_zone_example_com(dns: AlidnsEmulator, auto
     assert dns.records() == []
 
 
-def test_a_zone_added_after_the_cache_was_filled_is_used_at_once(
+def test_a_zone_added_after_the_cache_was_filled_is_used_within_a_minute(
         dns: AlidnsEmulator, auto: AlidnsAutomation) -> None:
     auto.ensure(txt(), CREDS)
     dns.add_zone("example.net")
+    _age_the_zone_listing(auto)
 
     ref = auto.ensure(txt("_dnsauth.www.example.net"), CREDS)
 

@@ -37,9 +37,11 @@ from devkit.fc_local import http_event, make_context, sign_webhook
 ROOT = Path(__file__).resolve().parents[2]
 CODE = ROOT / "handler"
 #: ``env.get("NAME"``, ``(… else env).get("NAME"``, ``os.environ.get("NAME"``, ``os.environ["NAME"]``,
-#: ``os.getenv("NAME"``, and ``env_int(env, "NAME"``, ``env_flag(``, ``env_float(``.
+#: ``os.getenv("NAME"``, and ``env_int(env, "NAME"``, ``env_flag(``, ``env_float(``, ``env_seconds_list(``,
+#: ``env_endpoint(``, ``env_protocol(``.
 _READS = re.compile(r'(?:\b(?:env|environ|source)\)?\.get\(|\benviron\[|\bgetenv\('
-                    r'|\b(?:env_int|env_flag|env_float)\(\s*\w+\s*,)\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"')
+                    r'|\b(?:env_int|env_flag|env_float|env_seconds_list|env_endpoint|env_protocol)\(\s*\w+\s*,)'
+                    r'\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"')
 #: Variables FC itself sets, which no deployment chooses.
 SET_BY_FC = {"FC_FUNCTION_NAME"}
 #: Each case places a few orders; the function's pacing under CAS_MAX_QPS is not what these tests are about.
@@ -190,7 +192,8 @@ def outcome_of(name: str, value: str | None) -> Outcome:
 def test_the_variables_found_in_the_code_include_every_documented_one() -> None:
     assert {"CAS_ENDPOINT", "WEBHOOK_SECRETS", "IDEMPOTENCY_STORE", "ORDER_SINKS", "CALLBACK_SECRET",
             "MNS_ENDPOINT", "SQS_REGION", "AWS_REGION", "CAS_MAX_QPS", "DRY_RUN", "ORDER_TAG_KEY",
-            "FC_FUNCTION_NAME", *CREDENTIALS} <= set(VARIABLES)
+            "FC_FUNCTION_NAME", "FOLLOW_ORDERS", "FOLLOW_BACKOFF_SECONDS", "FOLLOW_INCLUDE_CERTIFICATE",
+            "DELETE_FAILED_ORDERS", "DNS_AUTOVALIDATE", "ALIDNS_ENDPOINT", "ALIDNS_PROTOCOL", *CREDENTIALS} <= set(VARIABLES)
 
 
 def test_every_variable_is_named_by_some_component_of_the_last_line_of_defence() -> None:

@@ -253,7 +253,8 @@ def test_the_demo_prints_short_whole_lines_and_keeps_the_log_lines_in_a_file(tmp
     lines = proc.stdout.splitlines()
     assert any(re.fullmatch(r"Paid orders in the CAS emulator: \d+ \(one per distinct order, none twice\)", x)
                for x in lines)
-    assert lines[-1] == "Demo finished: every order placed once and pushed to every sink"
+    assert lines[-1] == ("Demo finished: every order placed once and pushed to every sink, the first one followed to "
+                         "its certificate")
     for line in lines:  # no log line among what a person reads
         assert not (line.startswith("{") and '"event"' in line), line
     log = tmp / "casrelay-devkit" / "demo.log"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -179,3 +180,29 @@ def test_no_private_key_appears_in_any_message_log_line_ledger_record_or_answer(
             assert not PRIVATE_KEY.search(text), where
             assert key_body not in text, where
         assert emb.emulator.request_count(DESCRIBE_STATE) >= 1
+
+
+def test_a_v2_instance_is_followed_from_its_validation_to_its_certificate_in_schema_v2():
+    env = {**ENV, "CAS_ORDER_API": "instance", "CAS_TASK_WAIT_SECONDS": "0", "FOLLOW_INCLUDE_CERTIFICATE": "true"}
+    with embedded_default(extra_env=env, sinks=("file",), alidns_zones=("example.com",),
+                          instances="1xDigiCert:DV:1+0", application_seconds=1.5) as emb:
+        res = HttpClient(emb).request({"Domain": "v2.example.com", "ValidateType": "DNS"})
+        assert res["statusCode"] == 200, res
+        instance_id = json.loads(res["body"])["InstanceId"]
+        assert sweep()["Followed"] == {"validation": 1}  # the application is processing: what it needs
+        [required] = lifecycle(emb, SCHEMA_V2)
+        assert required["Order"]["InstanceId"] == instance_id
+        [validation] = required["Validation"]
+        assert validation["Method"] == "DNS" and validation["RecordDomain"] == "_dnsauth.v2.example.com"
+        assert [r.value for r in emb.alidns.records() if r.fqdn == "_dnsauth.v2.example.com"] == \
+            [validation["RecordValue"]]
+        time.sleep(1.6)  # the emulator's application ripens on the wall clock
+        assert sweep()["Followed"] == {"issued": 1}
+        issued = lifecycle(emb, SCHEMA_V2)[-1]
+        [inst] = emb.emulator.instances()
+        assert issued["Certificate"]["CertificateId"] == inst.certificate_id
+        assert issued["Certificate"]["CertIdentifier"]
+        assert issued["Certificate"]["Certificate"].startswith("-----BEGIN CERTIFICATE-----")
+        assert "PRIVATE KEY" not in json.dumps(emb.pushed())
+        assert [r for r in emb.alidns.records() if r.fqdn == "_dnsauth.v2.example.com"] == []
+        assert sweep()["Followed"] == {}

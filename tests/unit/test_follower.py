@@ -19,7 +19,7 @@ from casrelay.errors import cas_refused, cas_throttled
 from casrelay.follow.base import Follower
 from casrelay.follow.config import FollowConfig
 from casrelay.follow.dns.base import DnsAutomation, DnsRecordRef
-from casrelay.follow.exceptions import dns_unavailable
+from casrelay.follow.exceptions import dns_unavailable, zone_not_found
 from casrelay.follow.messages import DEADLINE_PASSED, VALIDATION_FAILED
 from casrelay.ledger import DELIVERED
 from casrelay.ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, IssuedCertificate, Progress, Validation
@@ -161,7 +161,11 @@ def test_a_sink_that_was_down_gets_the_phase_message_later_with_the_same_id_and_
     assert record.next_poll_at == w.clock.now + 60  # a message still owed is retried at the first step
     down.fail = None
     follow(w, follower, after=60)
+    assert lifecycle_messages(down) == []  # it lacks the order itself: it hears of the phases after that
+    w.sweeper.run(None)  # the sweep re-pushes the created message
+    follow(w, follower, after=60)
     assert len(lifecycle_messages(up)) == 1
+    assert [m["Type"] for _, m in down.accepted] == [downstream.CREATED, downstream.VALIDATION_REQUIRED]
     [late] = lifecycle_messages(down)
     assert late["Id"] == lifecycle_messages(up)[0]["Id"]
 
@@ -270,22 +274,136 @@ def test_a_release_cas_refuses_is_not_tried_again_and_the_failure_says_the_quota
     assert w.only_record().next_poll_at is None
 
 
-@pytest.mark.parametrize(("product", "days"), [("symantec-free-1-free", 2), ("geotrust-ov-1-personal", 30)])
-def test_the_follower_stops_at_the_cas_deadline_with_a_failure(product: str, days: int) -> None:
-    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(3600.0,))
+def _place_product(w: Any, product: str) -> float:
     params = {"Domain": "a.example.com", "ValidateType": "DNS", "ProductCode": product}
     if "ov" in product:
         params["CompanyName"] = "Example Ltd"
     w.place(params)
-    placed = w.clock.now
-    while w.clock.now < placed + days * 86400 - 3600:
+    return float(w.clock.now)
+
+
+def _failures(w: Any) -> list[dict[str, Any]]:
+    return [m for m in lifecycle_messages(w.sinks[0]) if m["Type"] == downstream.FAILED]
+
+
+@pytest.mark.parametrize(("product", "days"), [("symantec-free-1-free", 2), ("geotrust-ov-1-personal", 30)])
+def test_an_order_cas_never_fails_is_reported_failed_a_grace_day_after_the_cas_deadline(product: str,
+                                                                                       days: int) -> None:
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,), status="domain_verify")], follow_backoff=(3600.0,))
+    placed = _place_product(w, product)
+    while w.clock.now < placed + (days + 1) * 86400 - 3600:
         follow(w, follower, after=3600)
-        assert all(m["Type"] != downstream.FAILED for m in lifecycle_messages(w.sinks[0]))
+        assert _failures(w) == []
     follow(w, follower, after=3600)
-    failed = lifecycle_messages(w.sinks[0])[-1]
-    assert failed["Type"] == downstream.FAILED and failed["Error"]["Code"] == DEADLINE_PASSED
-    assert f"{days} days" in failed["Error"]["Message"]
+    [failed] = _failures(w)
+    jsonschema.validate(failed, SCHEMA)
+    assert failed["Error"]["Code"] == DEADLINE_PASSED and f"{days} days" in failed["Error"]["Message"]
     assert w.only_record().next_poll_at is None
+
+
+def test_an_order_the_ca_is_still_reviewing_at_its_deadline_is_not_reported_failed() -> None:
+    """A live order reported as failed could make its owner buy another: ``process`` is followed much longer."""
+    w, cas, follower = setup([Progress(WAITING, status="process")], follow_backoff=(86400.0,),
+                             config=FollowConfig(delete_failed=True))
+    placed = _place_product(w, "symantec-free-1-free")
+    while w.clock.now < placed + 20 * 86400:
+        follow(w, follower, after=86400)
+    assert _failures(w) == [] and cas.released == []
+    cas.script = [Progress(ISSUED, certificate=ISSUED_CERT, status="certificate")]
+    follow(w, follower, after=86400)
+    assert [m["Type"] for m in lifecycle_messages(w.sinks[0])] == [downstream.ISSUED]
+
+
+def test_an_order_given_up_at_the_deadline_is_never_deleted_only_one_cas_failed() -> None:
+    w, cas, follower = setup([Progress(VALIDATION, (TXT,), status="domain_verify")], follow_backoff=(86400.0,),
+                             config=FollowConfig(delete_failed=True))
+    _place_product(w, "symantec-free-1-free")
+    for _ in range(4):
+        follow(w, follower, after=86400)
+    [failed] = _failures(w)
+    assert failed["Lifecycle"]["QuotaReleased"] is False and cas.released == []
+
+
+def test_an_order_cas_cannot_be_asked_about_is_still_reported_failed_after_its_deadline() -> None:
+    w, _cas, follower = setup([cas_refused("NotFoundOrder", "gone", None)], follow_backoff=(3600.0,))
+    placed = _place_product(w, "symantec-free-1-free")
+    while w.clock.now < placed + 3 * 86400 + 3600:
+        follow(w, follower, after=3600)
+    [failed] = _failures(w)
+    assert failed["Error"]["Code"] == DEADLINE_PASSED
+    assert w.only_record().next_poll_at is None
+
+
+def test_the_followers_writes_do_not_hold_back_the_sweeps_re_push_of_a_created_message() -> None:
+    """The sweep re-pushes a record only once its last write is SWEEP_MIN_AGE_SECONDS old: a follower writing at
+    every sweep must not look like a write, or a sink that missed the OrderId would wait the whole lifecycle."""
+    up, down = RecordingSink("file"), sink_down("callback")
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], sinks=[up, down], follow_backoff=(0.0,),
+                              sweep_min_age_seconds=300)
+    w.sweeper.follower = follower
+    w.place()
+    placed_at = w.only_record().updated_at
+    down.fail = None
+    w.clock.now += 150
+    w.sweeper.run(None)  # the follower polls and writes; the record is not yet SWEEP_MIN_AGE_SECONDS old
+    assert down.accepted == []  # and a sink hears of the phases only once it has the order itself
+    w.clock.now += 150
+    w.sweeper.run(None)
+    assert w.only_record().updated_at != placed_at  # the re-push itself is a write of the order
+    assert [m["Type"] for _, m in down.accepted] == [downstream.CREATED, downstream.VALIDATION_REQUIRED]
+
+
+def test_a_record_on_which_every_poll_dies_half_way_is_given_up_not_polled_for_ever() -> None:
+    w, cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(0.0,))
+    w.place()
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("a bug after the poll was taken")
+
+    follower._announce = broken  # type: ignore[method-assign]
+    outcomes = [follow(w, follower, after=200) for _ in range(12)]
+    assert outcomes[:10] == [{"error": 1}] * 10 and outcomes[10] == {"abandoned": 1} and outcomes[11] == {}
+    assert w.only_record().next_poll_at is None
+
+
+def test_orders_still_scheduled_when_following_is_turned_off_end_their_schedule_and_can_expire() -> None:
+    w, cas, _follower = setup([Progress(WAITING)])
+    w.place()
+    off = Follower(w.ledger, {"package": cas}, w.delivery, FollowConfig(), clock=w.clock, monotonic=w.clock,
+                   enabled=False)
+    assert follow(w, off, after=60) == {"stopped": 1}
+    record = w.only_record()
+    assert record.next_poll_at is None and record.expires_at is not None and cas.progress_calls == []
+
+
+def test_validations_listed_in_another_order_are_not_news_and_a_changed_value_replaces_its_record() -> None:
+    other = Validation("DNS", domain="b.example.com", record_domain="_dnsauth.b.example.com", record_type="TXT",
+                       record_value="token-b")
+    renewed = Validation("DNS", domain="a.example.com", record_domain="_dnsauth.a.example.com", record_type="TXT",
+                         record_value="token-2")
+    dns = RecordingDns()
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT, other)), Progress(VALIDATION, (other, TXT)),
+                               Progress(VALIDATION, (TXT, other)), Progress(VALIDATION, (renewed, other))], dns=dns)
+    w.place({"Domain": "a.example.com,b.example.com", "ValidateType": "DNS", "ProductCode": "geotrust-dv-1-starter"})
+    for _ in range(3):
+        follow(w, follower, after=3600)
+    assert len(lifecycle_messages(w.sinks[0])) == 1 and sorted(dns.ensured) == ["_dnsauth.a.example.com",
+                                                                                "_dnsauth.b.example.com"]
+    follow(w, follower, after=3600)
+    assert len(lifecycle_messages(w.sinks[0])) == 2
+    assert sorted(k[2] for k in dns.records) == ["token-2", "token-b"]  # token-1's record was removed
+    assert dns.removed == ["rec-1"]
+
+
+def test_a_name_the_dns_automation_can_never_serve_is_not_tried_again_for_that_order() -> None:
+    dns = RecordingDns()
+    dns.fail_next = zone_not_found("_dnsauth.a.example.com")
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], dns=dns)
+    w.place()
+    for _ in range(3):
+        follow(w, follower, after=3600)
+    assert dns.ensured == []
+    assert (w.only_record().follow or {})["dns_given_up"] == ["_dnsauth.a.example.com"]
 
 
 def test_a_failed_poll_changes_nothing_and_backs_off() -> None:
@@ -317,8 +435,11 @@ def test_a_record_whose_created_message_is_pending_still_does_not_expire_after_t
     record = w.only_record()
     assert record.state != DELIVERED and record.expires_at is None  # the created message is still owed
     w.sweeper.run(None)
+    assert w.only_record().expires_at is None  # the issued message is still owed to the sink that was behind
+    follow(w, follower, after=60)
     record = w.only_record()
-    assert record.state == DELIVERED and record.expires_at is not None
+    assert record.state == DELIVERED and record.expires_at is not None and record.next_poll_at is None
+    assert [m["Type"] for _, m in down.accepted] == [downstream.CREATED, downstream.ISSUED]
 
 
 def test_the_sweep_runs_the_follower_and_reports_what_it_did() -> None:

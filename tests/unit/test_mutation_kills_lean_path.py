@@ -47,7 +47,7 @@ def clock() -> Clock:
 
 @pytest.fixture()
 def ledger(store, clock) -> Ledger:
-    return Ledger(store, LedgerConfig(retention_seconds=3600), clock=clock)
+    return Ledger(store, LedgerConfig(retention_seconds=3600, follow_backoff=()), clock=clock)
 
 
 def _read(ledger: Ledger, key: str = KEY) -> LedgerRecord:
@@ -82,7 +82,7 @@ class _RacedStore(MemoryStore):
 
 def _raced(clock: Clock) -> tuple[Ledger, Ledger, _RacedStore]:
     store = _RacedStore()
-    config = LedgerConfig(retention_seconds=3600)
+    config = LedgerConfig(retention_seconds=3600, follow_backoff=())
     return Ledger(store, config, clock=clock), Ledger(store, config, clock=clock), store
 
 

@@ -33,12 +33,13 @@ from .. import log
 from ..cas.credentials import Credentials
 from ..errors import RelayError
 from ..flows.delivery import Delivery
-from ..ledger import Ledger, LedgerRecord, guard
+from ..ledger import DELIVERED, Ledger, LedgerRecord, guard
 from ..ledger.exceptions import LostRace
 from ..ordering import OrderingBackend
-from ..ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, Progress
-from .config import DNS_REMOVE_TRIES, LEASE_SECONDS, RELEASE_TRIES, FollowConfig
-from .dns.base import DnsAutomation
+from ..ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, Progress, Validation
+from .config import DNS_REMOVE_TRIES, LEASE_SECONDS, MAX_UNFINISHED, MAX_VALIDATIONS, RELEASE_TRIES, FollowConfig
+from .dns.base import DnsAutomation, DnsRecordRef
+from .dns.zones import normalise
 from .exceptions import FollowError
 from .messages import lifecycle_message
 from .state import FollowState
@@ -47,12 +48,28 @@ from .state import FollowState
 DEADLINE_REASON = "the certificate was not issued before the CA's deadline ({days:g} days after the order)"
 
 
+def _validation_key(v: Validation) -> tuple[str, ...]:
+    return (v.method, v.record_domain.lower(), v.record_type.upper(), v.record_value, v.uri, v.domain)
+
+
+def _record_key(name: str, type_: str, value: str) -> tuple[str, str, str]:
+    """A DNS record's identity as the automation sees it: the name in A-labels (CAS may answer in U-labels,
+    the automation stores A-labels), the type, the value."""
+    try:
+        name = normalise(name)
+    except FollowError:
+        name = name.lower().rstrip(".")
+    return name, type_.upper(), value
+
+
 class Follower:
     def __init__(self, ledger: Ledger, backends: Mapping[str, OrderingBackend], delivery: Delivery,
                  config: FollowConfig, dns: DnsAutomation | None = None, clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, enabled: bool = True) -> None:
         """``backends``: one per API generation (``package``, ``instance``): a record is followed with the API
-        it was placed with, whatever ``CAS_ORDER_API`` says now."""
+        it was placed with, whatever ``CAS_ORDER_API`` says now. ``enabled`` False (``FOLLOW_ORDERS=false``) ends
+        the schedule of the orders still on it, without polling them, so that their retention starts."""
+        self.enabled = enabled
         self.ledger = ledger
         self.backends = dict(backends)
         self.delivery = delivery
@@ -86,10 +103,21 @@ class Follower:
 
     def follow_one(self, record: LedgerRecord, creds: Credentials | None) -> str:
         """Poll one due order, act on what changed, and schedule the next poll; return a summary count's name."""
-        if not record.placed:
-            # Not an order CAS holds (a record re-claimed after its retention, say): nothing to follow.
+        if not record.placed or not self.enabled:
+            # Not an order CAS holds (a record re-claimed after its retention, say), or following was turned off
+            # (``FOLLOW_ORDERS=false``) after it was scheduled: end the schedule, so that its retention starts.
             self._save(record, FollowState.from_dict(record.follow, record.updated_at), None)
-            return "not_placed"
+            if record.placed:
+                log.emit("follow.stopped", logging.INFO, key=record.key, reason="FOLLOW_ORDERS=false",
+                         dns_records_left=len((record.follow or {}).get("dns") or []))
+            return "not_placed" if not record.placed else "stopped"
+        unfinished = (record.follow or {}).get("unfinished")
+        if isinstance(unfinished, int) and unfinished >= MAX_UNFINISHED:
+            # Every recent poll of this order died half-way (a bug, or an answer nothing here can read): stop
+            # rather than poll it for ever, and say so loudly. The order itself is untouched.
+            self._save(record, FollowState.from_dict(record.follow, record.updated_at), None)
+            log.emit("follow.abandoned", logging.ERROR, key=record.key, unfinished=unfinished)
+            return "abandoned"
         taken = self.ledger.take_for_follow(record, LEASE_SECONDS)
         if taken is None:
             return "skipped"
@@ -112,38 +140,53 @@ class Follower:
         return state.phase if state.phase != WAITING else "waiting"
 
     def _poll(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState | None:
-        backend = self.backends.get(record.api)
-        if backend is None:
-            log.emit("follow.no_backend", logging.ERROR, key=record.key, api=record.api)
-            return None
-        try:
-            progress = backend.progress(record.order_id, record.instance_id, creds, self.config.include_certificate)
-        except RelayError as err:
-            log.emit("follow.poll_failed", logging.WARNING, key=record.key, code=err.code, cas_code=err.cas_code,
-                     transient=err.transient)
-            return None
+        """Ask CAS; ``None`` when it could not be asked (the next poll tries again), unless the CA's deadline is
+        long past: an order CAS cannot tell about for a day after its deadline is reported failed."""
         deadline = state.since + self.config.deadline_seconds(record.order.get("product"))
-        if not progress.final and self._clock() >= deadline:
+        now = self._clock()
+        backend = self.backends.get(record.api)
+        try:
+            if backend is None:
+                raise LookupError(record.api)
+            progress = backend.progress(record.order_id, record.instance_id, creds, self.config.include_certificate)
+        except (RelayError, LookupError) as err:
+            code = err.code if isinstance(err, RelayError) else "NoBackend"
+            log.emit("follow.poll_failed", logging.WARNING, key=record.key, code=code,
+                     cas_code=getattr(err, "cas_code", None), transient=getattr(err, "transient", False))
+            if now < deadline + self.config.deadline_grace_seconds:
+                return None
+            progress = Progress(WAITING, status="unreadable")
+        if not progress.final and self._past_deadline(progress, state, deadline, now):
             days = (deadline - state.since) / 86400
             progress = Progress(FAILED, reason=DEADLINE_REASON.format(days=days), status="deadline")
         return self._learn(record, state, progress)
 
+    def _past_deadline(self, progress: Progress, state: FollowState, deadline: float, now: float) -> bool:
+        """The CA fails an unvalidated order by itself at its deadline and CAS then says ``verify_fail``; the
+        follower gives up only a grace period later, and on an order the CA is still reviewing (``process``)
+        only after a much longer limit: reporting a live order as failed could make its owner buy another."""
+        if progress.status == "process":
+            return now >= deadline + self.config.review_limit_seconds
+        return now >= deadline + self.config.deadline_grace_seconds
+
     def _learn(self, record: LedgerRecord, state: FollowState, progress: Progress) -> FollowState:
         """Fold a poll's answer into the state: a new phase (or a validation asking for something else) starts
-        over, with no sink confirmed for its message and the backoff at its first step."""
-        changed = progress.phase != state.phase or (progress.phase == VALIDATION
-                                                     and progress.validations != state.validations)
+        over, with no sink confirmed for its message and the backoff at its first step. Validations are kept in
+        one order, so that CAS listing the same ones in another order is not news."""
+        validations = tuple(sorted(progress.validations, key=_validation_key))
+        changed = progress.phase != state.phase or (progress.phase == VALIDATION and validations != state.validations)
         if not changed:
-            return state.evolve(polls=state.polls + 1, status=progress.status or state.status)
+            return state.evolve(polls=state.polls + 1, status=progress.status[:40] or state.status)
         certificate = None
         if progress.certificate is not None:
             certificate = {k: v for k, v in asdict(progress.certificate).items() if v not in (None, ())}
-            certificate["domains"] = list(progress.certificate.domains)
+            certificate["domains"] = list(progress.certificate.domains)[:100]
         log.emit("follow.phase", logging.INFO, key=record.key, phase=progress.phase, previous=state.phase,
-                 status=progress.status, validations=len(progress.validations))
-        return state.evolve(phase=progress.phase, polls=0, status=progress.status, deliveries={},
-                            validations=progress.validations if progress.phase == VALIDATION else state.validations,
-                            certificate=certificate, reason=progress.reason)
+                 status=progress.status, validations=len(validations))
+        return state.evolve(phase=progress.phase, polls=0, status=progress.status[:40], deliveries={},
+                            validations=validations[:MAX_VALIDATIONS] if progress.phase == VALIDATION
+                            else state.validations,
+                            certificate=certificate, reason=log.mask_contacts_in(progress.reason)[:500])
 
     # ------------------------------------------------------------------ DNS, quota, messages
 
@@ -151,48 +194,70 @@ class Follower:
         if self.dns is None:
             return state
         if state.phase == VALIDATION:
-            have = {(r.name.lower(), r.type.upper(), r.value) for r in state.dns}
-            refs, error = list(state.dns), ""
-            for validation in state.validations:
-                wanted = (validation.record_domain.lower().rstrip("."), validation.record_type.upper(),
-                          validation.record_value)
-                if validation.method != "DNS" or wanted in have:
-                    continue
-                try:
-                    ref = self.dns.ensure(validation, creds)
-                except FollowError as err:
-                    log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="ensure", code=err.code,
-                             reason=err.message, transient=err.transient)
-                    error = err.code
-                    continue
-                refs.append(ref)
-                have.add(wanted)
-                log.emit("follow.dns_created", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr, type=ref.type,
-                         record_id=ref.record_id)
-            return state.evolve(dns=tuple(refs), dns_error=error)
+            return self._create_records(record, state, creds)
         if state.final and state.dns and not state.dns_removed:
-            left, error = [], ""
-            for ref in state.dns:
-                try:
-                    self.dns.remove(ref, creds)
-                    log.emit("follow.dns_removed", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr,
-                             record_id=ref.record_id)
-                except FollowError as err:
-                    log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="remove", code=err.code,
-                             reason=err.message, transient=err.transient)
-                    left.append(ref)
-                    error = err.code
+            left, error = self._remove_records(record, state.dns, creds)
             tries = state.dns_remove_tries + 1
             return state.evolve(dns=tuple(left) if left else state.dns,
                                 dns_removed=not left or tries >= DNS_REMOVE_TRIES, dns_remove_tries=tries,
                                 dns_error=error)
         return state
 
+    def _create_records(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
+        """Create what the validations ask for, once each; remove what an earlier validation asked for and this
+        one does not (CAS issued a new value), so that the records do not pile up. A name the automation can
+        never serve (no zone of the account holds it) is not tried again for this order."""
+        assert self.dns is not None
+        wanted = {_record_key(v.record_domain, v.record_type, v.record_value): v
+                  for v in state.validations if v.method == "DNS"}
+        keep = [r for r in state.dns if _record_key(r.name, r.type, r.value) in wanted]
+        stale = [r for r in state.dns if _record_key(r.name, r.type, r.value) not in wanted]
+        left, error = self._remove_records(record, tuple(stale), creds) if stale else ([], "")
+        refs, given_up = keep + left, set(state.dns_given_up)
+        have = {_record_key(r.name, r.type, r.value) for r in refs}
+        for key, validation in wanted.items():
+            if key in have or key[0] in given_up:
+                continue
+            try:
+                ref = self.dns.ensure(validation, creds)
+            except FollowError as err:
+                log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="ensure", code=err.code,
+                         reason=err.message, transient=err.transient)
+                error = err.code
+                if not err.transient:
+                    given_up.add(key[0])
+                continue
+            refs.append(ref)
+            have.add(key)
+            log.emit("follow.dns_created", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr, type=ref.type,
+                     record_id=ref.record_id)
+        return state.evolve(dns=tuple(refs), dns_error=error, dns_given_up=tuple(sorted(given_up)))
+
+    def _remove_records(self, record: LedgerRecord, refs: tuple[DnsRecordRef, ...],
+                        creds: Credentials | None) -> tuple[list[DnsRecordRef], str]:
+        """Remove ``refs``; return those that could not be removed, and the last failure's code."""
+        assert self.dns is not None
+        left, error = [], ""
+        for ref in refs:
+            try:
+                self.dns.remove(ref, creds)
+                log.emit("follow.dns_removed", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr,
+                         record_id=ref.record_id)
+            except FollowError as err:
+                log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="remove", code=err.code,
+                         reason=err.message, transient=err.transient)
+                left.append(ref)
+                error = err.code
+        return left, error
+
     def _release(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
         """``DELETE_FAILED_ORDERS``: delete a failed order once, so that its quota comes back. Done before the
         failure is announced, so the message can say what was done."""
         if not (self.config.delete_failed and state.phase == FAILED and state.released is None):
             return state
+        if state.status == "deadline":
+            # Only an order CAS itself failed can be deleted; one the follower gave up on may still be live.
+            return state.evolve(released=False)
         backend = self.backends.get(record.api)
         try:
             done = backend is not None and backend.release(record.order_id, record.instance_id, creds)
@@ -213,7 +278,11 @@ class Follower:
         message = lifecycle_message(self.delivery, record, state, self.dns.name if self.dns else None)
         if message is None:
             return state, False
-        confirmed, failed = self.delivery.push(message, set(state.deliveries))
+        # A sink hears of the order's phases only after it has the order itself: one still lacking the created
+        # message (the sweep re-pushes it) is owed this one too, and gets it at a later poll.
+        behind = set() if record.state == DELIVERED else set(self.delivery.sink_names) - set(record.deliveries)
+        confirmed, failed = self.delivery.push(message, set(state.deliveries) | behind)
+        failed = [*failed, *sorted(behind - set(state.deliveries))]
         if confirmed:
             now = self._clock()
             state = state.evolve(deliveries={**state.deliveries, **{name: now for name in confirmed}})

@@ -5,8 +5,10 @@ ledger schedules an order's first poll in the write that saves its OrderId; what
 follower reads.
 
 The CA's deadlines are the documented ones (alibabacloud.com, "application review results processing", 2026):
-a DV order not validated fails automatically after two calendar days, OV/EV after thirty. The follower polls
-once more at the deadline and then reports the order failed, whatever CAS still says.
+a DV order not validated fails automatically after two calendar days, OV/EV after thirty, and CAS then says
+``verify_fail``. The follower reports an order failed on its own only a grace day after the deadline, and one
+that the CA is still reviewing (``process``) only thirty days after it: reporting a live order as failed could
+make its owner buy another.
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ LEASE_SECONDS = 120.0
 #: Tries of DeleteCertificateRequest (``DELETE_FAILED_ORDERS``) that failed for a passing reason, before the
 #: failure is announced without the quota back.
 RELEASE_TRIES = 5
+#: Polls of one order that died half-way (taken, never saved) before the follower stops following it.
+MAX_UNFINISHED = 10
+#: Validations kept per order (CAS asks for one per name; an order has at most a few names).
+MAX_VALIDATIONS = 20
+#: How long after the CA's deadline the follower still waits for CAS to say ``verify_fail`` itself.
+DEADLINE_GRACE_SECONDS = 86400.0
+#: How long after the deadline an order CAS still reviews (``process``) is followed before it is given up.
+REVIEW_LIMIT_SECONDS = 30 * 86400.0
 #: Tries of removing a DNS record that Alidns refused, before the follower stops and leaves it to an operator.
 DNS_REMOVE_TRIES = 10
 
@@ -41,6 +51,8 @@ class FollowConfig:
     delete_failed: bool = False
     dv_deadline_seconds: float = DV_DEADLINE_SECONDS
     ov_ev_deadline_seconds: float = OV_EV_DEADLINE_SECONDS
+    deadline_grace_seconds: float = DEADLINE_GRACE_SECONDS
+    review_limit_seconds: float = REVIEW_LIMIT_SECONDS
     batch: int = FOLLOW_BATCH
 
     def deadline_seconds(self, product_code: object) -> float:

@@ -26,7 +26,10 @@ DEADLINE_PASSED = "CertificateDeadlinePassed"
 def _iso(ts: object) -> str | None:
     if not isinstance(ts, int | float) or isinstance(ts, bool):
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None  # an answer from CAS that is no time at all: said as unknown, never a stuck message
 
 
 def lifecycle_message(delivery: Delivery, record: LedgerRecord, state: FollowState,

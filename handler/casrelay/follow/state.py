@@ -39,6 +39,8 @@ class FollowState:
     dns_remove_tries: int = 0
     #: The last DNS automation failure's code, for ``ledger_admin`` (empty when none).
     dns_error: str = ""
+    #: Record names the automation can never serve (no zone holds them): not tried again for this order.
+    dns_given_up: tuple[str, ...] = ()
     #: ``DELETE_FAILED_ORDERS``: None not tried, True deleted (quota back), False given up.
     released: bool | None = None
     release_tries: int = 0
@@ -64,6 +66,7 @@ class FollowState:
             "validations": [v.to_dict() for v in self.validations], "certificate": self.certificate,
             "reason": self.reason, "deliveries": dict(self.deliveries), "dns": [r.to_dict() for r in self.dns],
             "dns_removed": self.dns_removed, "dns_remove_tries": self.dns_remove_tries, "dns_error": self.dns_error,
+            "dns_given_up": list(self.dns_given_up),
             "released": self.released, "release_tries": self.release_tries,
         }
 
@@ -87,15 +90,17 @@ class FollowState:
             since=num("since", since),
             polls=int(num("polls", 0)),
             status=str(data.get("status", ""))[:40],
-            validations=tuple(Validation.from_dict(v) for v in data.get("validations") or () if isinstance(v, dict)),
+            validations=tuple(Validation.from_dict(v) for v in data.get("validations") or ()
+                              if isinstance(v, dict))[:50],
             certificate=certificate if isinstance(certificate, dict) else None,
             reason=str(data.get("reason", ""))[:500],
             deliveries={str(k): float(v) for k, v in deliveries.items() if isinstance(v, int | float)}
             if isinstance(deliveries, dict) else {},
-            dns=tuple(DnsRecordRef.from_dict(r) for r in data.get("dns") or () if isinstance(r, dict)),
+            dns=tuple(DnsRecordRef.from_dict(r) for r in data.get("dns") or () if isinstance(r, dict))[:100],
             dns_removed=data.get("dns_removed") is True,
             dns_remove_tries=int(num("dns_remove_tries", 0)),
             dns_error=str(data.get("dns_error", ""))[:80],
+            dns_given_up=tuple(str(n) for n in data.get("dns_given_up") or () if isinstance(n, str))[:50],
             released=released if isinstance(released, bool) else None,
             release_tries=int(num("release_tries", 0)),
         )

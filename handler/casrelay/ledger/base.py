@@ -263,23 +263,35 @@ class Ledger:
         """Placed orders whose next poll is due, soonest first, and damaged keys met on the way."""
         return self.store.due_follow(self._clock(), limit)
 
+    def _write_aside(self, record: LedgerRecord, **changes: Any) -> LedgerRecord:
+        """A conditional write that leaves ``updated_at`` alone: the follower's writes are not the order's news,
+        and ``updated_at`` is what the sweep's work list and its minimum age read (a follower writing at every
+        sweep would otherwise keep a record whose created message a sink still lacks from being re-pushed)."""
+        successor = record.evolve(**changes)
+        if not self.store.replace(successor, record.version):
+            raise LostRace(record.key)
+        return successor
+
     def take_for_follow(self, record: LedgerRecord, lease_seconds: float) -> LedgerRecord | None:
         """Move ``record``'s next poll ``lease_seconds`` on before polling it, with a conditional write: a second
         sweep does not see it as due meanwhile, and if this one dies, the order is polled again after the lease.
-        ``None`` when another writer moved the record first (it is looked at again when next due)."""
+        The write also counts the poll as unfinished until ``followed`` saves it, so a record on which every poll
+        dies half-way is noticed. ``None`` when another writer moved the record first (looked at when next due)."""
+        follow = dict(record.follow or {})
+        unfinished = follow.get("unfinished")
+        follow["unfinished"] = (unfinished if isinstance(unfinished, int) else 0) + 1
         try:
-            return self._write(record, next_poll_at=self._clock() + lease_seconds)
+            return self._write_aside(record, next_poll_at=self._clock() + lease_seconds, follow=follow)
         except LostRace:
             return None
 
     def followed(self, record: LedgerRecord, follow: Mapping[str, Any], next_poll_at: float | None) -> LedgerRecord:
         """Save what the follower learnt and when to poll next; ``None`` ends the following, and a record whose
         created message every sink has then starts its retention. Raises ``LostRace``."""
-        now = self._clock()
         changes: dict[str, Any] = {"follow": dict(follow), "next_poll_at": next_poll_at}
         if next_poll_at is None and record.settled and record.state != UNKNOWN:
-            changes["expires_at"] = now + self.config.retention_seconds
-        return self._write(record, **changes)
+            changes["expires_at"] = self._clock() + self.config.retention_seconds
+        return self._write_aside(record, **changes)
 
     def purge_expired(self, limit: int) -> int:
         return self.store.purge_expired(self._clock(), limit)

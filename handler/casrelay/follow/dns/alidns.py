@@ -31,6 +31,8 @@ from .base import DnsAutomation, DnsRecordRef
 from .zones import canonical_zones, find_zone, normalise, split
 
 ACTION_DOMAINS = "DescribeDomains"
+#: The shortest time between two listings of the zones made because a name was in none of them.
+MIN_REFRESH_SECONDS = 60.0
 ACTION_FIND = "DescribeSubDomainRecords"
 ACTION_ADD = "AddDomainRecord"
 ACTION_DELETE = "DeleteDomainRecord"
@@ -146,7 +148,9 @@ class AlidnsAutomation(DnsAutomation):
     def split(self, name: str, creds: Credentials | None) -> tuple[str, str]:
         """``(zone, rr)`` for a full name, from the cached zones, refreshed once when none of them holds it."""
         zones, read_now = self.zones(creds)
-        if not read_now and find_zone(name, zones) is None:
+        if not read_now and find_zone(name, zones) is None and self._clock() - self._zones_at >= MIN_REFRESH_SECONDS:
+            # A zone added since the last listing is found at once; a name no zone holds (the common case of a
+            # domain hosted elsewhere) costs one listing a minute at most, not one per poll of every such order.
             zones, _ = self.zones(creds, refresh=True)
         return split(name, zones)
 
