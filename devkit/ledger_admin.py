@@ -39,6 +39,7 @@ from casrelay import config
 from casrelay.app import App
 from casrelay.cas.credentials import resolve as resolve_credentials
 from casrelay.ledger import CLAIMED, UNKNOWN, LedgerRecord
+from casrelay.ledger.schedule import FollowSchedule
 
 #: An order whose delivery has been pending this long (several sweeps) is shown to a person.
 UNDELIVERED_AFTER_SECONDS = 900
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "waiting":
-        waiting = ledger.waiting_on_validation()
+        waiting = FollowSchedule(ledger).waiting_on_validation()
         for r in waiting:
             print(json.dumps(_waiting(r)) if args.json else "\n".join(_waiting_lines(r)))
         print(f"{len(waiting)} order(s) wait on their domain validation", file=sys.stderr)

@@ -134,7 +134,7 @@ def _from_response(exc: Any) -> RelayError:
         "or may not have been placed", request_id, answered=True)
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
+def exception_chain(exc: BaseException) -> Iterator[BaseException]:
     """Every exception reachable from ``exc``: causes, contexts, and the ones requests/urllib3 keep in
     ``args`` and ``reason`` (requests wraps urllib3's MaxRetryError, which holds the real error)."""
     seen: set[int] = set()
@@ -179,7 +179,7 @@ def request_never_left(exc: BaseException) -> bool:
         from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
     except ImportError:  # pragma: no cover - urllib3 ships with the SDK
         return False
-    chain = list(_chain(exc))
+    chain = list(exception_chain(exc))
     # NewConnectionError (and NameResolutionError under it) and ConnectTimeoutError are raised while
     # the TCP connection is being opened.
     if any(isinstance(e, NewConnectionError | ConnectTimeoutError) for e in chain):

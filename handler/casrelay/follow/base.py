@@ -35,6 +35,7 @@ from ..errors import RelayError
 from ..flows.delivery import Delivery
 from ..ledger import DELIVERED, Ledger, LedgerRecord, guard
 from ..ledger.exceptions import LostRace
+from ..ledger.schedule import FollowSchedule
 from ..ordering import OrderingBackend
 from ..ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, Progress, Validation
 from .config import DNS_REMOVE_TRIES, LEASE_SECONDS, MAX_UNFINISHED, MAX_VALIDATIONS, RELEASE_TRIES, FollowConfig
@@ -71,6 +72,7 @@ class Follower:
         the schedule of the orders still on it, without polling them, so that their retention starts."""
         self.enabled = enabled
         self.ledger = ledger
+        self.schedule = FollowSchedule(ledger)
         self.backends = dict(backends)
         self.delivery = delivery
         self.config = config
@@ -81,7 +83,7 @@ class Follower:
     def run(self, creds: Credentials | None, stop_at: float) -> dict[str, int]:
         """Poll the orders due, soonest first, until ``stop_at`` (``time.monotonic()``); return the counts."""
         counts: Counter[str] = Counter()
-        due, error = guard.observe(lambda: self.ledger.due_for_follow(self.config.batch))
+        due, error = guard.observe(lambda: self.schedule.due(self.config.batch))
         records, damaged = due or ([], [])
         for key in damaged:
             log.emit("ledger.damaged", logging.ERROR, key=key)
@@ -118,7 +120,7 @@ class Follower:
             self._save(record, FollowState.from_dict(record.follow, record.updated_at), None)
             log.emit("follow.abandoned", logging.ERROR, key=record.key, unfinished=unfinished)
             return "abandoned"
-        taken = self.ledger.take_for_follow(record, LEASE_SECONDS)
+        taken = self.schedule.take(record, LEASE_SECONDS)
         if taken is None:
             return "skipped"
         state = FollowState.from_dict(taken.follow, taken.updated_at)
@@ -304,7 +306,7 @@ class Follower:
 
     def _save(self, record: LedgerRecord, state: FollowState, next_poll_at: float | None) -> None:
         try:
-            self.ledger.followed(record, state.to_dict(), next_poll_at)
+            self.schedule.save(record, state.to_dict(), next_poll_at)
         except LostRace:
             # Another writer moved the record (a redelivery noting a sink): this poll's news is found again at
             # the next one. Messages keep their ids and DNS records are found before they are added.

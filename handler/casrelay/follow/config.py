@@ -25,7 +25,7 @@ DV_DEADLINE_SECONDS = 2 * 86400.0
 OV_EV_DEADLINE_SECONDS = 30 * 86400.0
 #: Orders polled per sweep at most; the rest are the soonest due of the next sweep.
 FOLLOW_BATCH = 200
-#: How far a poll moves the order's next poll on before it starts (see ``Ledger.take_for_follow``).
+#: How far a poll moves the order's next poll on before it starts (see ``FollowSchedule.take``).
 LEASE_SECONDS = 120.0
 #: Tries of DeleteCertificateRequest (``DELETE_FAILED_ORDERS``) that failed for a passing reason, before the
 #: failure is announced without the quota back.

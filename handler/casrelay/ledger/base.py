@@ -59,6 +59,9 @@ class Ledger:
     def get(self, key: str) -> LedgerRecord | None:
         return self.store.get(key)
 
+    def now(self) -> float:
+        return self._clock()
+
     def owner_of(self, order_id: int) -> str | None:
         return self.store.find_by_order_id(order_id)
 
@@ -257,42 +260,6 @@ class Ledger:
         from the store's index: a bounded scan of the open records would miss the newest behind a backlog."""
         return [r for r in self.store.calls_out(record.names_key) if r.key != record.key and r.call_out]
 
-    # --- the lifecycle follower --------------------------------------------------------------
-
-    def due_for_follow(self, limit: int) -> tuple[list[LedgerRecord], list[str]]:
-        """Placed orders whose next poll is due, soonest first, and damaged keys met on the way."""
-        return self.store.due_follow(self._clock(), limit)
-
-    def _write_aside(self, record: LedgerRecord, **changes: Any) -> LedgerRecord:
-        """A conditional write that leaves ``updated_at`` alone: the follower's writes are not the order's news,
-        and ``updated_at`` is what the sweep's work list and its minimum age read (a follower writing at every
-        sweep would otherwise keep a record whose created message a sink still lacks from being re-pushed)."""
-        successor = record.evolve(**changes)
-        if not self.store.replace(successor, record.version):
-            raise LostRace(record.key)
-        return successor
-
-    def take_for_follow(self, record: LedgerRecord, lease_seconds: float) -> LedgerRecord | None:
-        """Move ``record``'s next poll ``lease_seconds`` on before polling it, with a conditional write: a second
-        sweep does not see it as due meanwhile, and if this one dies, the order is polled again after the lease.
-        The write also counts the poll as unfinished until ``followed`` saves it, so a record on which every poll
-        dies half-way is noticed. ``None`` when another writer moved the record first (looked at when next due)."""
-        follow = dict(record.follow or {})
-        unfinished = follow.get("unfinished")
-        follow["unfinished"] = (unfinished if isinstance(unfinished, int) else 0) + 1
-        try:
-            return self._write_aside(record, next_poll_at=self._clock() + lease_seconds, follow=follow)
-        except LostRace:
-            return None
-
-    def followed(self, record: LedgerRecord, follow: Mapping[str, Any], next_poll_at: float | None) -> LedgerRecord:
-        """Save what the follower learnt and when to poll next; ``None`` ends the following, and a record whose
-        created message every sink has then starts its retention. Raises ``LostRace``."""
-        changes: dict[str, Any] = {"follow": dict(follow), "next_poll_at": next_poll_at}
-        if next_poll_at is None and record.settled and record.state != UNKNOWN:
-            changes["expires_at"] = self._clock() + self.config.retention_seconds
-        return self._write_aside(record, **changes)
-
     def purge_expired(self, limit: int) -> int:
         return self.store.purge_expired(self._clock(), limit)
 
@@ -312,12 +279,6 @@ class Ledger:
             return True
 
         return [r for r in self.store.scan([CLAIMED, ORDERED, FAILED, UNKNOWN]) if wanted(r)]
-
-    def waiting_on_validation(self) -> list[LedgerRecord]:
-        """Placed orders the follower last saw waiting for their domain validation (the operator's ``waiting``):
-        a record CAS asked for and nobody has published yet is the one thing between them and a certificate."""
-        return [r for r in self.store.scan([ORDERED, DELIVERED])
-                if r.following and (r.follow or {}).get("phase") == "validation"]
 
     def pending(self) -> list[LedgerRecord]:
         return self.needs_person()

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 from ...cas.credentials import Credentials
+from ...cas.errors import exception_chain
 from ...cas.ratelimit import CallPacer
 from ..exceptions import FollowError, dns_missing_credentials, dns_refused, dns_unavailable
 
@@ -67,21 +67,6 @@ def answered(exc: BaseException) -> tuple[int, str] | None:
     return status, _clean_code(getattr(exc, "code", None) or data.get("Code"))
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and what it wraps: causes, contexts, darabonba's ``inner_exception``, urllib3's ``reason``."""
-    seen: set[int] = set()
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        linked = [current.__cause__, current.__context__, getattr(current, "reason", None),
-                  getattr(current, "inner_exception", None), *current.args]
-        todo.extend(e for e in linked if isinstance(e, BaseException))
-
-
 def map_exception(action: str, exc: BaseException) -> FollowError:
     """What the SDK raised for ``action``, as the follower's error; never the SDK's text."""
     if isinstance(exc, FollowError):
@@ -96,7 +81,7 @@ def map_exception(action: str, exc: BaseException) -> FollowError:
         if status >= 500 or code in RESEND_CODES:
             return dns_unavailable(action, f"HTTP {status or 'without a status'} {code}")
         return dns_refused(action, code)
-    if any("timeout" in type(e).__name__.lower() for e in _chain(exc)):
+    if any("timeout" in type(e).__name__.lower() for e in exception_chain(exc)):
         return dns_unavailable(action, "no answer in time")
     return dns_unavailable(action, "no usable answer: the connection failed or the answer could not be read")
 
