@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import log
 from .cas.client import CasClient
+from .cas.credentials import Credentials
 from .cas.ratelimit import CallPacer, Pacer
 from .cas.shared_pacer import open_pacer, pacer_mode
 from .config import ConfigError, Settings
@@ -32,8 +33,7 @@ from .flows.new_order import NewOrder
 from .flows.place import PlaceOnce
 from .flows.reconcile import Reconciler
 from .flows.retry import PaidCall
-from .flows.sweep import Sweeper
-from .follow.base import Follower
+from .flows.sweep import FollowStep, Sweeper
 from .follow.config import load as load_follow_config
 from .follow.dns import open_dns
 from .ledger import Ledger, LedgerConfig, open_store
@@ -81,11 +81,20 @@ class App:
                                read_order=order_reader(settings))
         self.dry_run = DryRun(settings, self.backend, config.order_tag_key)
         # The follower polls each record with the API it was placed with; an injected backend answers for both.
-        self.follower = Follower(self.ledger, backends or {"package": backend, "instance": backend}, self.delivery,
-                                 load_follow_config(env), dns=open_dns(source, settings, self.pacer or Pacer(
-                                     settings.cas_max_qps)), enabled=bool(config.follow_backoff))
+        # Its settings are read now (a bad one is a 503 naming it, like every other); the follower itself is
+        # built by the first sweep, so that an order's cold start never pays for its imports.
+        follow_config = load_follow_config(env)
+        dns = open_dns(source, settings, self.pacer or Pacer(settings.cas_max_qps))
+        follow_backends = backends or {"package": backend, "instance": backend}
+
+        def follower() -> FollowStep:
+            from .follow.base import Follower
+
+            return Follower(self.ledger, follow_backends, self.delivery, follow_config, dns=dns,
+                            enabled=bool(config.follow_backoff))
+
         self.sweeper = Sweeper(self.ledger, config, self.delivery, self.reconciler, settings.cas_read_timeout_ms,
-                               follower=self.follower)
+                               follower=FollowOnFirstSweep(follower))
         self.http = HttpEntry(settings, self.place, self.dry_run)
         self.direct = DirectEntry(self.place, self.dry_run, self.delivery)
         self.batch = BatchEntry(self.place, self.dry_run, self.delivery, settings.batch_concurrency)
@@ -115,6 +124,19 @@ class App:
             return self.timer.handle(invocation, context)
         assert isinstance(invocation, DirectInvocation)
         return self.direct.handle(invocation.record, context)
+
+
+class FollowOnFirstSweep:
+    """The lifecycle follower, built when the first sweep needs it (``build``), then kept."""
+
+    def __init__(self, build: Callable[[], FollowStep]) -> None:
+        self._build = build
+        self._follower: FollowStep | None = None
+
+    def run(self, creds: Credentials | None, stop_at: float) -> dict[str, int]:
+        if self._follower is None:
+            self._follower = self._build()
+        return self._follower.run(creds, stop_at)
 
 
 def _trigger(invocation: Any) -> str:

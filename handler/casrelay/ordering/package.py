@@ -17,7 +17,6 @@ from ..cas.preview import signed_preview
 from ..errors import RelayError, cas_outcome_unknown, missing_credentials
 from ..order import Order
 from .base import Attempt, ListedOrder, Listing, OrderingBackend, PackageState, PlacedOrder, Tags
-from .package_progress import progress_from_state, state_fields
 from .progress import Progress
 
 CREATE = "CreateCertificateForPackageRequest"
@@ -117,6 +116,8 @@ class PackageBackend(OrderingBackend):
         """DescribeCertificateState, read through ``state_fields`` so that the answer's ``PrivateKey`` is never
         touched and the SDK object does not outlive this call."""
         from alibabacloud_cas20200407 import models
+
+        from .package_progress import progress_from_state, state_fields  # the follower's only: not at a cold start
 
         request = models.DescribeCertificateStateRequest(order_id=_order_id(order_id))
         fields = state_fields(self.client.call(STATE, "describe_certificate_state_with_options", request, creds).body)
