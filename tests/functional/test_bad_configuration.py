@@ -193,7 +193,8 @@ def test_the_variables_found_in_the_code_include_every_documented_one() -> None:
     assert {"CAS_ENDPOINT", "WEBHOOK_SECRETS", "IDEMPOTENCY_STORE", "ORDER_SINKS", "CALLBACK_SECRET",
             "MNS_ENDPOINT", "SQS_REGION", "AWS_REGION", "CAS_MAX_QPS", "DRY_RUN", "ORDER_TAG_KEY",
             "FC_FUNCTION_NAME", "FOLLOW_ORDERS", "FOLLOW_BACKOFF_SECONDS", "FOLLOW_INCLUDE_CERTIFICATE",
-            "DELETE_FAILED_ORDERS", "DNS_AUTOVALIDATE", "ALIDNS_ENDPOINT", "ALIDNS_PROTOCOL", *CREDENTIALS} <= set(VARIABLES)
+            "DELETE_FAILED_ORDERS", "DNS_AUTOVALIDATE", "ALIDNS_ENDPOINT", "ALIDNS_PROTOCOL",
+            *CREDENTIALS} <= set(VARIABLES)
 
 
 def test_every_variable_is_named_by_some_component_of_the_last_line_of_defence() -> None:

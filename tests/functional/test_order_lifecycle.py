@@ -21,8 +21,8 @@ import pytest
 
 import index
 from devkit.alidns_emulator import ACTION_ADD, ACTION_DELETE
-from devkit.cas_emulator.protocol import ACTION_CERT_STATE as DESCRIBE_STATE
 from devkit.cas_emulator.actions import _domain_verify_fields
+from devkit.cas_emulator.protocol import ACTION_CERT_STATE as DESCRIBE_STATE
 from devkit.embedded import Embedded, embedded_default
 from devkit.fc_local import make_context
 from tests.conftest import HttpClient
@@ -206,3 +206,57 @@ def test_a_v2_instance_is_followed_from_its_validation_to_its_certificate_in_sch
         assert "PRIVATE KEY" not in json.dumps(emb.pushed())
         assert [r for r in emb.alidns.records() if r.fqdn == "_dnsauth.v2.example.com"] == []
         assert sweep()["Followed"] == {}
+
+
+def test_on_a_shared_redis_ledger_the_order_is_followed_once_and_leaves_the_schedule_when_issued(redis_url):
+    import redis
+
+    with embedded_default(extra_env=ENV, sinks=("file",), alidns_zones=("example.com",), ledger=redis_url) as emb:
+        order(emb, "redis.example.com")
+        client = redis.Redis.from_url(redis_url)
+        assert client.zcard("casrelay:follow") == 1
+        assert sweep()["Followed"] == {"validation": 1}
+        assert sweep()["Followed"] == {"waiting": 1}
+        emb.emulator.advance_ca_clock(REVIEW_SECONDS)
+        assert sweep()["Followed"] == {"issued": 1}
+        assert client.zcard("casrelay:follow") == 0
+        [key] = [k for k in client.scan_iter("casrelay:ledger:*")]
+        assert client.ttl(key) > 0  # done: the record's retention runs again
+        assert sweep()["Followed"] == {}
+        assert [m["Type"] for m in lifecycle(emb)] == ["certificate.validation.required", "certificate.issued"]
+
+
+class Crash(BaseException):
+    """Stands for the process dying on that line: nothing in casrelay catches a BaseException."""
+
+
+def test_a_sweep_that_dies_after_creating_the_record_never_makes_the_next_one_create_it_again(emb, monkeypatch):
+    from casrelay.ledger.schedule import FollowSchedule
+
+    order(emb, "crash.example.com")
+    real_save = FollowSchedule.save
+    calls = {"n": 0}
+
+    def die_once(self, record, follow, next_poll_at):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first saves what CAS asks for; the second, after the record, is the one lost
+            raise Crash
+        return real_save(self, record, follow, next_poll_at)
+
+    monkeypatch.setattr(FollowSchedule, "save", die_once)
+    with pytest.raises(Crash):
+        sweep()
+    assert emb.alidns.request_count(ACTION_ADD, "ok") == 1  # the record was created, then the process died
+    [record] = index._app.ledger.store.scan()  # type: ignore[union-attr]
+    assert record.next_poll_at is not None and record.next_poll_at > record.updated_at  # leased, not lost
+    # The lease runs out (two minutes) and the next sweep picks the order up again.
+    store = index._app.ledger.store  # type: ignore[union-attr]
+    assert store.replace(record.evolve(next_poll_at=0.0), record.version)
+    assert sweep()["Followed"] == {"waiting": 1}  # the CA saw the record the dead sweep created: reviewing
+    assert emb.alidns.request_count(ACTION_ADD) == 1  # never added again
+    assert len([r for r in emb.alidns.records() if r.fqdn == "_dnsauth.crash.example.com"]) == 1
+    assert len({m["Id"] for m in lifecycle(emb)}) == 1  # the validation message went out before the death
+    emb.emulator.advance_ca_clock(REVIEW_SECONDS)
+    assert sweep()["Followed"] == {"issued": 1}
+    # Its id was lost with the dead sweep, yet the record is found by name, type and value and removed.
+    assert [r for r in emb.alidns.records() if r.fqdn == "_dnsauth.crash.example.com"] == []

@@ -74,7 +74,16 @@ class RecordingDns(DnsAutomation):
         rr = validation.record_domain.removesuffix(".example.com")
         return DnsRecordRef("example.com", rr, validation.record_type, validation.record_value, record_id)
 
+    def locate(self, validation: Validation, creds: Any) -> DnsRecordRef:
+        return DnsRecordRef("example.com", validation.record_domain.removesuffix(".example.com"),
+                            validation.record_type, validation.record_value)
+
     def remove(self, ref: DnsRecordRef, creds: Any) -> None:
+        if ref.record_id is None:
+            ref = DnsRecordRef(ref.zone, ref.rr, ref.type, ref.value,
+                               self.records.get((ref.name, ref.type, ref.value)))
+            if ref.record_id is None:
+                return
         self.removed.append(str(ref.record_id))
         self.records = {k: v for k, v in self.records.items() if v != ref.record_id}
 
@@ -354,7 +363,7 @@ def test_the_followers_writes_do_not_hold_back_the_sweeps_re_push_of_a_created_m
 
 
 def test_a_record_on_which_every_poll_dies_half_way_is_given_up_not_polled_for_ever() -> None:
-    w, cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(0.0,))
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(0.0,))
     w.place()
 
     def broken(*_: Any) -> Any:

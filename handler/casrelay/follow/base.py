@@ -130,6 +130,13 @@ class Follower:
                 state = state.evolve(polls=state.polls + 1)
                 self._save(taken, state, self._clock() + self.ledger.config.follow_wait(state.polls))
                 return "poll_failed"
+            if self.dns is not None and polled.phase == VALIDATION and polled.validations != state.validations:
+                # Save what CAS asks for before the DNS record is created: a sweep that dies after creating it
+                # leaves the validation in the ledger, so the record is still found and removed in the end.
+                checkpoint = self._checkpoint(taken, polled)
+                if checkpoint is None:
+                    return "raced"
+                taken = checkpoint
             state = polled
         state = self._automate_dns(taken, state, creds)
         state = self._release(taken, state, creds)
@@ -197,8 +204,11 @@ class Follower:
             return state
         if state.phase == VALIDATION:
             return self._create_records(record, state, creds)
-        if state.final and state.dns and not state.dns_removed:
-            left, error = self._remove_records(record, state.dns, creds)
+        if state.final and not state.dns_removed:
+            refs = state.dns + self._lost_records(record, state, creds)
+            if not refs:
+                return state.evolve(dns_removed=True) if state.validations else state
+            left, error = self._remove_records(record, refs, creds)
             tries = state.dns_remove_tries + 1
             return state.evolve(dns=tuple(left) if left else state.dns,
                                 dns_removed=not left or tries >= DNS_REMOVE_TRIES, dns_remove_tries=tries,
@@ -234,6 +244,23 @@ class Follower:
             log.emit("follow.dns_created", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr, type=ref.type,
                      record_id=ref.record_id)
         return state.evolve(dns=tuple(refs), dns_error=error, dns_given_up=tuple(sorted(given_up)))
+
+    def _lost_records(self, record: LedgerRecord, state: FollowState,
+                      creds: Credentials | None) -> tuple[DnsRecordRef, ...]:
+        """The records a validation asked for that the state holds no reference to: a sweep that created one
+        and died before saving its id. Removed by name, type and value (only a record with exactly that value)."""
+        assert self.dns is not None
+        held = {_record_key(r.name, r.type, r.value) for r in state.dns}
+        lost = []
+        for validation in state.validations:
+            key = _record_key(validation.record_domain, validation.record_type, validation.record_value)
+            if validation.method != "DNS" or key in held or key[0] in state.dns_given_up:
+                continue
+            try:
+                lost.append(self.dns.locate(validation, creds))
+            except FollowError:
+                continue  # no zone holds it: the automation never created it
+        return tuple(lost)
 
     def _remove_records(self, record: LedgerRecord, refs: tuple[DnsRecordRef, ...],
                         creds: Credentials | None) -> tuple[list[DnsRecordRef], str]:
@@ -303,6 +330,15 @@ class Follower:
             return None
         step = 0 if (pending or state.final) else state.polls
         return self._clock() + self.ledger.config.follow_wait(step)
+
+    def _checkpoint(self, record: LedgerRecord, state: FollowState) -> LedgerRecord | None:
+        """Save ``state`` mid-poll, keeping the lease and the unfinished count; None when another writer won."""
+        follow = {**state.to_dict(), "unfinished": (record.follow or {}).get("unfinished", 1)}
+        try:
+            return self.schedule.save(record, follow, record.next_poll_at)
+        except LostRace:
+            log.emit("follow.raced", logging.INFO, key=record.key)
+            return None
 
     def _save(self, record: LedgerRecord, state: FollowState, next_poll_at: float | None) -> None:
         try:

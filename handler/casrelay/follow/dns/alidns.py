@@ -145,6 +145,11 @@ class AlidnsAutomation(DnsAutomation):
                 break
         return tuple(canonical_zones(names))
 
+    def locate(self, validation: Validation, creds: Credentials | None) -> DnsRecordRef:
+        name, type_, value = wanted_record(validation)
+        zone, rr = self.split(name, creds)
+        return DnsRecordRef(zone, rr, type_, value)
+
     def split(self, name: str, creds: Credentials | None) -> tuple[str, str]:
         """``(zone, rr)`` for a full name, from the cached zones, refreshed once when none of them holds it."""
         zones, read_now = self.zones(creds)

@@ -51,5 +51,11 @@ class DnsAutomation(ABC):
         created. Raises a ``FollowError``."""
 
     @abstractmethod
+    def locate(self, validation: Validation, creds: Credentials | None) -> DnsRecordRef:
+        """Where the record ``validation`` asks for lives (zone, RR), without its id and without creating it: what
+        ``remove`` needs for a record whose id was lost (a sweep that died between creating it and saving the
+        id). Raises a ``FollowError``."""
+
+    @abstractmethod
     def remove(self, ref: DnsRecordRef, creds: Credentials | None) -> None:
         """Delete the record; a record already gone counts as removed. Raises a ``FollowError``."""
