@@ -167,12 +167,12 @@ def test_a_sink_that_was_down_gets_the_phase_message_later_with_the_same_id_and_
     follow(w, follower, after=60)
     assert len(lifecycle_messages(up)) == 1 and down.accepted == []
     record = w.only_record()
-    assert record.next_poll_at == w.clock.now + 60  # a message still owed is retried at the first step
+    assert record.next_poll_at == w.clock.now + 60  # a message still owed is retried on the backoff
     down.fail = None
     follow(w, follower, after=60)
     assert lifecycle_messages(down) == []  # it lacks the order itself: it hears of the phases after that
     w.sweeper.run(None)  # the sweep re-pushes the created message
-    follow(w, follower, after=60)
+    follow(w, follower, after=120)  # the next step of the backoff
     assert len(lifecycle_messages(up)) == 1
     assert [m["Type"] for _, m in down.accepted] == [downstream.CREATED, downstream.VALIDATION_REQUIRED]
     [late] = lifecycle_messages(down)
@@ -458,3 +458,17 @@ def test_the_sweep_runs_the_follower_and_reports_what_it_did() -> None:
     w.clock.now += 60
     summary = w.sweeper.run(None)
     assert summary["Followed"] == {"validation": 1}
+
+
+def test_a_sink_that_stays_down_costs_one_attempt_per_backoff_step_not_one_per_sweep() -> None:
+    up, flaky = RecordingSink("file"), RecordingSink("callback")
+    w, cas, follower = setup([Progress(VALIDATION, (TXT,))], sinks=[up, flaky])
+    w.place()
+    flaky.fail = sink_down("callback").fail  # it has the order, then goes down for good
+    before = flaky.attempts
+    for _ in range(120):  # two hours of one-minute sweeps
+        follow(w, follower, after=60)
+    # At 1, 2, 4, 9, 19, 49, 79 and 109 minutes (the first step again after the phase began, then 120, 300,
+    # 600 and every 1800 s): eight polls of CAS and eight pushes in two hours, not 120.
+    assert flaky.attempts - before == len(cas.progress_calls) == 8
+    assert len(lifecycle_messages(up)) == 1

@@ -124,7 +124,9 @@ class Follower:
         if taken is None:
             return "skipped"
         state = FollowState.from_dict(taken.follow, taken.updated_at)
-        if not state.final:
+        if state.final:
+            state = state.evolve(polls=state.polls + 1)  # finishing what is left (a message, a record): backs off
+        else:
             polled = self._poll(taken, state, creds)
             if polled is None:
                 state = state.evolve(polls=state.polls + 1)
@@ -324,12 +326,12 @@ class Follower:
             not (self.config.delete_failed and state.phase == FAILED) or state.released is not None)
 
     def _next_poll(self, state: FollowState, pending: bool) -> float | None:
-        """None once nothing is left; else after the backoff's current step (its first while a message, a DNS
-        record or a release is still to be finished, which a poll of CAS does not wait for)."""
+        """None once nothing is left; else after the backoff's current step. A message a sink still lacks, a DNS
+        record or a release still to finish are tried again on the same backoff: a sink that stays down costs
+        one attempt per step, not one per sweep for as long as it is down."""
         if not pending and self._done(state):
             return None
-        step = 0 if (pending or state.final) else state.polls
-        return self._clock() + self.ledger.config.follow_wait(step)
+        return self._clock() + self.ledger.config.follow_wait(state.polls)
 
     def _checkpoint(self, record: LedgerRecord, state: FollowState) -> LedgerRecord | None:
         """Save ``state`` mid-poll, keeping the lease and the unfinished count; None when another writer won."""
