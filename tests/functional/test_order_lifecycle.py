@@ -49,10 +49,11 @@ def order(emb: Embedded, domain: str, **extra: str) -> int:
 
 
 def lifecycle(emb: Embedded, schema: dict[str, Any] = SCHEMA_V1) -> list[dict[str, Any]]:
-    messages = [m for m in emb.pushed() if m["Type"] in LIFECYCLE and "Lifecycle" in m]
-    for message in messages:
+    """The lifecycle messages the file sink got, every pushed message validated against the schema first."""
+    pushed = emb.pushed()
+    for message in pushed:
         jsonschema.validate(message, schema)
-    return messages
+    return [m for m in pushed if m["Type"] in LIFECYCLE and "Lifecycle" in m]
 
 
 @pytest.fixture()
