@@ -1,8 +1,9 @@
 """``python -m devkit.ledger_admin``: the operator's view of ledger keys that need a person.
 
     list                               every record that needs a person, one line each: unknown outcomes
-                                       (parked by the sweep or not), refusals, lapsed claims, and orders
-                                       whose delivery has been pending longer than a sweep interval
+                                       (parked by the sweep or not), refusals, lapsed claims, orders the
+                                       follower gave up on, and orders whose delivery has been pending
+                                       longer than a sweep interval
     reconcile                          run the sweep's reconciliation on every unknown record and lapsed
                                        claim now (calls CAS), parked ones included
     waiting                            placed orders waiting on their domain validation, one line per record
@@ -50,6 +51,8 @@ def _when(ts: float | None) -> str:
 
 
 def _why(r: LedgerRecord) -> str:
+    if (r.follow or {}).get("abandoned") is True:
+        return f"follow-abandoned:{(r.follow or {}).get('phase', '')}"
     if r.state == CLAIMED:
         return "lapsed-claim" + ("(attempted)" if r.attempted_at else "")
     if r.state == UNKNOWN:

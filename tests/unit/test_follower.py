@@ -24,6 +24,7 @@ from casrelay.follow.messages import DEADLINE_PASSED, VALIDATION_FAILED
 from casrelay.ledger import DELIVERED
 from casrelay.ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, IssuedCertificate, Progress, Validation
 from casrelay.push import message as downstream
+from casrelay.push.exceptions import SinkError
 from tests.flow_support import FakeBackend, RecordingSink, sink_down, world
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "order-message.v1.json").read_text())
@@ -472,3 +473,112 @@ def test_a_sink_that_stays_down_costs_one_attempt_per_backoff_step_not_one_per_s
     # 600 and every 1800 s): eight polls of CAS and eight pushes in two hours, not 120.
     assert flaky.attempts - before == len(cas.progress_calls) == 8
     assert len(lifecycle_messages(up)) == 1
+
+
+# --- the second review's cases ---------------------------------------------------------------------------
+
+
+def test_one_unreadable_poll_past_the_deadline_does_not_fail_an_order_the_ca_was_reviewing() -> None:
+    w, cas, follower = setup([Progress(WAITING, status="process")], follow_backoff=(86400.0,))
+    _place_product(w, "symantec-free-1-free")
+    for _ in range(9):
+        follow(w, follower, after=86400)
+    cas.script = [cas_throttled("Throttling.User", 1, None)]
+    follow(w, follower, after=86400)
+    assert _failures(w) == []
+
+
+def test_a_v2_order_still_processing_gets_the_review_limit_not_the_grace_day() -> None:
+    w, _cas, follower = setup([Progress(WAITING, status="processing")], follow_backoff=(86400.0,))
+    _place_product(w, "symantec-free-1-free")
+    for _ in range(10):
+        follow(w, follower, after=86400)
+    assert _failures(w) == []
+
+
+class FlakyLocateDns(RecordingDns):
+    def __init__(self) -> None:
+        super().__init__()
+        self.locate_fails = 1
+
+    def locate(self, validation: Validation, creds: Any) -> DnsRecordRef:
+        if self.locate_fails:
+            self.locate_fails -= 1
+            raise dns_unavailable("DescribeDomains", "timed out")
+        return super().locate(validation, creds)
+
+
+def test_a_record_whose_id_was_lost_is_looked_for_again_when_alidns_did_not_answer() -> None:
+    dns = FlakyLocateDns()
+    dns.records[("_dnsauth.a.example.com", "TXT", "token-1")] = "rec-lost"  # created by a sweep that died
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,)), Progress(ISSUED, certificate=ISSUED_CERT)])
+    w.place()
+    follow(w, follower, after=60)  # no automation yet: the validation is known, no reference held
+    follower = Follower(w.ledger, follower.backends, w.delivery, FollowConfig(), dns=dns, clock=w.clock,
+                        monotonic=w.clock)
+    follow(w, follower, after=3600)
+    assert dns.removed == [] and w.only_record().next_poll_at is not None  # unsure: not done
+    follow(w, follower, after=3600)
+    assert dns.removed == ["rec-lost"] and w.only_record().next_poll_at is None
+
+
+def test_an_order_whose_records_were_made_before_dns_automation_was_turned_off_still_finishes() -> None:
+    dns = RecordingDns()
+    w, cas, follower = setup([Progress(VALIDATION, (TXT,)), Progress(ISSUED, certificate=ISSUED_CERT)], dns=dns)
+    w.place()
+    follow(w, follower, after=60)
+    off = Follower(w.ledger, {"package": cas}, w.delivery, FollowConfig(), clock=w.clock, monotonic=w.clock)
+    assert follow(w, off, after=3600) == {"issued": 1}
+    assert w.only_record().next_poll_at is None
+
+
+def test_a_sink_that_refuses_a_phase_for_good_is_given_up_after_a_day_of_tries_and_retention_starts() -> None:
+    up, refusing = RecordingSink("file"), RecordingSink("callback")
+    w, _cas, follower = setup([Progress(ISSUED, certificate=ISSUED_CERT)], sinks=[up, refusing])
+    w.place()
+    refusing.fail = SinkError("callback", "410 Gone", transient=False)
+    for _ in range(60):
+        follow(w, follower, after=1800)
+    record = w.only_record()
+    assert record.next_poll_at is None and record.expires_at is not None
+    assert 40 <= refusing.attempts <= 52
+
+
+def test_a_sink_added_after_every_sink_had_the_order_is_not_waited_for() -> None:
+    w, _cas, follower = setup([Progress(ISSUED, certificate=ISSUED_CERT)])
+    w.place()
+    late = RecordingSink("late")
+    w.delivery.sinks.append(late)
+    assert follow(w, follower, after=60) == {"issued": 1}
+    assert late.accepted == [] and w.only_record().next_poll_at is None
+
+
+def test_an_abandoned_order_stays_for_an_operator_and_is_listed_as_needing_a_person() -> None:
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], follow_backoff=(0.0,))
+    w.place()
+    follower._announce = lambda *_: (_ for _ in ()).throw(RuntimeError("bug"))  # type: ignore[method-assign]
+    for _ in range(11):
+        follow(w, follower, after=200)
+    record = w.only_record()
+    assert record.next_poll_at is None and record.expires_at is None
+    assert [r.key for r in w.ledger.needs_person()] == [record.key]
+
+
+def test_the_sweep_answers_even_when_the_follower_breaks() -> None:
+    class Broken:
+        def run(self, creds: Any, stop_at: float) -> dict[str, int]:
+            raise RuntimeError("a bug")
+
+    w, _cas, _follower = setup([Progress(WAITING)])
+    w.sweeper.follower = Broken()
+    assert w.sweeper.run(None)["Followed"] == {"error": 1}
+
+
+def test_the_operator_keeps_seeing_why_a_record_was_not_created() -> None:
+    dns = RecordingDns()
+    dns.fail_next = zone_not_found("_dnsauth.a.example.com")
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT,))], dns=dns)
+    w.place()
+    for _ in range(3):
+        follow(w, follower, after=3600)
+    assert (w.only_record().follow or {})["dns_error"] == "ZoneNotFound"

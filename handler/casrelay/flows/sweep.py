@@ -101,7 +101,11 @@ class Sweeper:
             counts[self._sweep_counted(record, creds, lease_seconds=max(1.0, deadline - self._monotonic()))] += 1
         followed: dict[str, int] = {}
         if self.follower is not None and not stopped_early:
-            followed = self.follower.run(creds, deadline)
+            try:
+                followed = self.follower.run(creds, deadline)
+            except Exception as exc:  # a timer answers, whatever breaks: the orders' work above is done
+                log.emit("internal.error", logging.ERROR, where=type(exc).__name__, step="follow")
+                followed = {"error": 1}
         remaining = -1
         if error is None and self._monotonic() < deadline + self._reserve() / 2:
             purged, error = guard.observe(lambda: self.ledger.purge_expired(PURGE_BATCH))

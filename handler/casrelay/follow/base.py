@@ -38,11 +38,17 @@ from ..ledger.exceptions import LostRace
 from ..ledger.schedule import FollowSchedule
 from ..ordering import OrderingBackend
 from ..ordering.progress import FAILED, ISSUED, VALIDATION, WAITING, Progress, Validation
-from .config import DNS_REMOVE_TRIES, LEASE_SECONDS, MAX_UNFINISHED, MAX_VALIDATIONS, RELEASE_TRIES, FollowConfig
-from .dns.base import DnsAutomation, DnsRecordRef
-from .dns.zones import normalise
-from .exceptions import FollowError
+from .config import (
+    LEASE_SECONDS,
+    MAX_FINAL_VISITS,
+    MAX_UNFINISHED,
+    MAX_VALIDATIONS,
+    RELEASE_TRIES,
+    FollowConfig,
+)
+from .dns.base import DnsAutomation
 from .messages import lifecycle_message
+from .records import ValidationRecords
 from .state import FollowState
 
 #: What CAS's "verify_fail" becomes for a reader of the failure message when the CA gave no reason.
@@ -53,14 +59,9 @@ def _validation_key(v: Validation) -> tuple[str, ...]:
     return (v.method, v.record_domain.lower(), v.record_type.upper(), v.record_value, v.uri, v.domain)
 
 
-def _record_key(name: str, type_: str, value: str) -> tuple[str, str, str]:
-    """A DNS record's identity as the automation sees it: the name in A-labels (CAS may answer in U-labels,
-    the automation stores A-labels), the type, the value."""
-    try:
-        name = normalise(name)
-    except FollowError:
-        name = name.lower().rstrip(".")
-    return name, type_.upper(), value
+#: CAS's words for an order the CA is reviewing (V1.0 ``process``; V2.0 ``processing``, which is all V2.0 says
+#: until the task ends): such an order is given the long review limit past its deadline, never the grace day.
+REVIEW_STATUSES = frozenset({"process", "processing"})
 
 
 class Follower:
@@ -77,12 +78,16 @@ class Follower:
         self.delivery = delivery
         self.config = config
         self.dns = dns
+        self.records = ValidationRecords(dns, self._out_of_time) if dns is not None else None
         self._clock = clock
         self._monotonic = monotonic
+        #: When this sweep's time is up (``run``): DNS work left then waits for the order's next poll.
+        self._stop_at = float("inf")
 
     def run(self, creds: Credentials | None, stop_at: float) -> dict[str, int]:
         """Poll the orders due, soonest first, until ``stop_at`` (``time.monotonic()``); return the counts."""
         counts: Counter[str] = Counter()
+        self._stop_at = stop_at
         due, error = guard.observe(lambda: self.schedule.due(self.config.batch))
         records, damaged = due or ([], [])
         for key in damaged:
@@ -117,8 +122,13 @@ class Follower:
         if isinstance(unfinished, int) and unfinished >= MAX_UNFINISHED:
             # Every recent poll of this order died half-way (a bug, or an answer nothing here can read): stop
             # rather than poll it for ever, and say so loudly. The order itself is untouched.
-            self._save(record, FollowState.from_dict(record.follow, record.updated_at), None)
-            log.emit("follow.abandoned", logging.ERROR, key=record.key, unfinished=unfinished)
+            state = FollowState.from_dict(record.follow, record.updated_at)
+            try:
+                self.schedule.save(record, {**state.to_dict(), "abandoned": True}, None, keep=True)
+            except LostRace:
+                return "raced"
+            log.emit("follow.abandoned", logging.ERROR, key=record.key, unfinished=unfinished, phase=state.phase,
+                     dns_records_left=[r.name for r in state.dns if not state.dns_removed])
             return "abandoned"
         taken = self.schedule.take(record, LEASE_SECONDS)
         if taken is None:
@@ -140,10 +150,11 @@ class Follower:
                     return "raced"
                 taken = checkpoint
             state = polled
-        state = self._automate_dns(taken, state, creds)
+        if self.records is not None:
+            state = self.records.apply(taken.key, state, creds)
         state = self._release(taken, state, creds)
         state, pending = self._announce(taken, state)
-        self._save(taken, state, self._next_poll(state, pending))
+        self._save(taken, state, self._next_poll(taken.key, state, pending))
         if state.final and not pending and self._done(state):
             log.emit("follow.finished", logging.INFO, key=taken.key, phase=state.phase, status=state.status,
                      released=state.released, dns_records=len(state.dns))
@@ -166,7 +177,8 @@ class Follower:
                      cas_code=getattr(err, "cas_code", None), transient=getattr(err, "transient", False))
             if now < deadline + self.config.deadline_grace_seconds:
                 return None
-            progress = Progress(WAITING, status="unreadable")
+            # Decided on what CAS said last: one failed poll must not turn an order under review into a failure.
+            progress = Progress(WAITING, status=state.status if state.status in REVIEW_STATUSES else "unreadable")
         if not progress.final and self._past_deadline(progress, state, deadline, now):
             days = (deadline - state.since) / 86400
             progress = Progress(FAILED, reason=DEADLINE_REASON.format(days=days), status="deadline")
@@ -176,7 +188,7 @@ class Follower:
         """The CA fails an unvalidated order by itself at its deadline and CAS then says ``verify_fail``; the
         follower gives up only a grace period later, and on an order the CA is still reviewing (``process``)
         only after a much longer limit: reporting a live order as failed could make its owner buy another."""
-        if progress.status == "process":
+        if progress.status in REVIEW_STATUSES:
             return now >= deadline + self.config.review_limit_seconds
         return now >= deadline + self.config.deadline_grace_seconds
 
@@ -184,7 +196,7 @@ class Follower:
         """Fold a poll's answer into the state: a new phase (or a validation asking for something else) starts
         over, with no sink confirmed for its message and the backoff at its first step. Validations are kept in
         one order, so that CAS listing the same ones in another order is not news."""
-        validations = tuple(sorted(progress.validations, key=_validation_key))
+        validations = tuple(sorted(progress.validations, key=_validation_key))[:MAX_VALIDATIONS]
         changed = progress.phase != state.phase or (progress.phase == VALIDATION and validations != state.validations)
         if not changed:
             return state.evolve(polls=state.polls + 1, status=progress.status[:40] or state.status)
@@ -195,91 +207,11 @@ class Follower:
         log.emit("follow.phase", logging.INFO, key=record.key, phase=progress.phase, previous=state.phase,
                  status=progress.status, validations=len(validations))
         return state.evolve(phase=progress.phase, polls=0, status=progress.status[:40], deliveries={},
-                            validations=validations[:MAX_VALIDATIONS] if progress.phase == VALIDATION
+                            validations=validations if progress.phase == VALIDATION
                             else state.validations,
                             certificate=certificate, reason=log.mask_contacts_in(progress.reason)[:500])
 
     # ------------------------------------------------------------------ DNS, quota, messages
-
-    def _automate_dns(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
-        if self.dns is None:
-            return state
-        if state.phase == VALIDATION:
-            return self._create_records(record, state, creds)
-        if state.final and not state.dns_removed:
-            refs = state.dns + self._lost_records(record, state, creds)
-            if not refs:
-                return state.evolve(dns_removed=True) if state.validations else state
-            left, error = self._remove_records(record, refs, creds)
-            tries = state.dns_remove_tries + 1
-            return state.evolve(dns=tuple(left) if left else state.dns,
-                                dns_removed=not left or tries >= DNS_REMOVE_TRIES, dns_remove_tries=tries,
-                                dns_error=error)
-        return state
-
-    def _create_records(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
-        """Create what the validations ask for, once each; remove what an earlier validation asked for and this
-        one does not (CAS issued a new value), so that the records do not pile up. A name the automation can
-        never serve (no zone of the account holds it) is not tried again for this order."""
-        assert self.dns is not None
-        wanted = {_record_key(v.record_domain, v.record_type, v.record_value): v
-                  for v in state.validations if v.method == "DNS"}
-        keep = [r for r in state.dns if _record_key(r.name, r.type, r.value) in wanted]
-        stale = [r for r in state.dns if _record_key(r.name, r.type, r.value) not in wanted]
-        left, error = self._remove_records(record, tuple(stale), creds) if stale else ([], "")
-        refs, given_up = keep + left, set(state.dns_given_up)
-        have = {_record_key(r.name, r.type, r.value) for r in refs}
-        for key, validation in wanted.items():
-            if key in have or key[0] in given_up:
-                continue
-            try:
-                ref = self.dns.ensure(validation, creds)
-            except FollowError as err:
-                log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="ensure", code=err.code,
-                         reason=err.message, transient=err.transient)
-                error = err.code
-                if not err.transient:
-                    given_up.add(key[0])
-                continue
-            refs.append(ref)
-            have.add(key)
-            log.emit("follow.dns_created", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr, type=ref.type,
-                     record_id=ref.record_id)
-        return state.evolve(dns=tuple(refs), dns_error=error, dns_given_up=tuple(sorted(given_up)))
-
-    def _lost_records(self, record: LedgerRecord, state: FollowState,
-                      creds: Credentials | None) -> tuple[DnsRecordRef, ...]:
-        """The records a validation asked for that the state holds no reference to: a sweep that created one
-        and died before saving its id. Removed by name, type and value (only a record with exactly that value)."""
-        assert self.dns is not None
-        held = {_record_key(r.name, r.type, r.value) for r in state.dns}
-        lost = []
-        for validation in state.validations:
-            key = _record_key(validation.record_domain, validation.record_type, validation.record_value)
-            if validation.method != "DNS" or key in held or key[0] in state.dns_given_up:
-                continue
-            try:
-                lost.append(self.dns.locate(validation, creds))
-            except FollowError:
-                continue  # no zone holds it: the automation never created it
-        return tuple(lost)
-
-    def _remove_records(self, record: LedgerRecord, refs: tuple[DnsRecordRef, ...],
-                        creds: Credentials | None) -> tuple[list[DnsRecordRef], str]:
-        """Remove ``refs``; return those that could not be removed, and the last failure's code."""
-        assert self.dns is not None
-        left, error = [], ""
-        for ref in refs:
-            try:
-                self.dns.remove(ref, creds)
-                log.emit("follow.dns_removed", logging.INFO, key=record.key, zone=ref.zone, rr=ref.rr,
-                         record_id=ref.record_id)
-            except FollowError as err:
-                log.emit("follow.dns_failed", logging.WARNING, key=record.key, action="remove", code=err.code,
-                         reason=err.message, transient=err.transient)
-                left.append(ref)
-                error = err.code
-        return left, error
 
     def _release(self, record: LedgerRecord, state: FollowState, creds: Credentials | None) -> FollowState:
         """``DELETE_FAILED_ORDERS``: delete a failed order once, so that its quota comes back. Done before the
@@ -311,9 +243,12 @@ class Follower:
             return state, False
         # A sink hears of the order's phases only after it has the order itself: one still lacking the created
         # message (the sweep re-pushes it) is owed this one too, and gets it at a later poll.
-        behind = set() if record.state == DELIVERED else set(self.delivery.sink_names) - set(record.deliveries)
+        # A sink added after every sink had the order (DELIVERED) will never get it: it gets no phase either, and
+        # is not waited for.
+        behind = set(self.delivery.sink_names) - set(record.deliveries)
         confirmed, failed = self.delivery.push(message, set(state.deliveries) | behind)
-        failed = [*failed, *sorted(behind - set(state.deliveries))]
+        if record.state != DELIVERED:
+            failed = [*failed, *sorted(behind - set(state.deliveries))]
         if confirmed:
             now = self._clock()
             state = state.evolve(deliveries={**state.deliveries, **{name: now for name in confirmed}})
@@ -321,15 +256,28 @@ class Follower:
 
     # ------------------------------------------------------------------ scheduling
 
+    def _out_of_time(self) -> bool:
+        return self._monotonic() >= self._stop_at
+
     def _done(self, state: FollowState) -> bool:
-        return state.final and (not state.dns or state.dns_removed) and (
+        """Nothing is left: the order is final, its DNS records are gone (or no automation is configured any
+        more to remove them: they are logged), and a release asked for was tried."""
+        dns_left = self.dns is not None and not state.dns_removed and (
+            bool(state.dns) or any(v.method == "DNS" for v in state.validations))
+        return state.final and not dns_left and (
             not (self.config.delete_failed and state.phase == FAILED) or state.released is not None)
 
-    def _next_poll(self, state: FollowState, pending: bool) -> float | None:
+    def _next_poll(self, key: str, state: FollowState, pending: bool) -> float | None:
         """None once nothing is left; else after the backoff's current step. A message a sink still lacks, a DNS
         record or a release still to finish are tried again on the same backoff: a sink that stays down costs
         one attempt per step, not one per sweep for as long as it is down."""
         if not pending and self._done(state):
+            return None
+        if state.final and state.polls >= MAX_FINAL_VISITS:
+            # A sink that refuses this message for good, or a record that cannot be removed: a day of tries on
+            # the backoff is enough; what is left is logged, and the record's retention can start.
+            log.emit("follow.gave_up", logging.ERROR, key=key, phase=state.phase, pending_message=pending,
+                     dns_records_left=[r.name for r in state.dns if not state.dns_removed])
             return None
         return self._clock() + self.ledger.config.follow_wait(state.polls)
 

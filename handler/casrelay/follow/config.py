@@ -32,6 +32,9 @@ LEASE_SECONDS = 120.0
 RELEASE_TRIES = 5
 #: Polls of one order that died half-way (taken, never saved) before the follower stops following it.
 MAX_UNFINISHED = 10
+#: Visits of a final order that still owes a message or a DNS removal (on the backoff, about a day) before the
+#: follower stops and logs what is left.
+MAX_FINAL_VISITS = 50
 #: Validations kept per order (CAS asks for one per name; an order has at most a few names).
 MAX_VALIDATIONS = 20
 #: How long after the CA's deadline the follower still waits for CAS to say ``verify_fail`` itself.

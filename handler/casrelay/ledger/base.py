@@ -268,17 +268,20 @@ class Ledger:
 
     def needs_person(self, undelivered_after: float | None = None) -> list[LedgerRecord]:
         """What the operator command lists: outcomes nobody could settle (unknown, parked or not), refusals,
-        claims that lapsed, and (with ``undelivered_after``) orders whose delivery has been pending longer."""
+        claims that lapsed, orders the follower gave up on, and (with ``undelivered_after``) orders whose
+        delivery has been pending longer."""
         now = self._clock()
 
         def wanted(r: LedgerRecord) -> bool:
+            if (r.follow or {}).get("abandoned") is True:
+                return True  # the follower gave up on it: its certificate's fate is a person's to check
             if r.state == CLAIMED:
                 return r.claim_lapsed(now)
             if r.state == ORDERED:
                 return undelivered_after is not None and r.updated_at <= now - undelivered_after
-            return True
+            return r.state != DELIVERED
 
-        return [r for r in self.store.scan([CLAIMED, ORDERED, FAILED, UNKNOWN]) if wanted(r)]
+        return [r for r in self.store.scan([CLAIMED, ORDERED, DELIVERED, FAILED, UNKNOWN]) if wanted(r)]
 
     def pending(self) -> list[LedgerRecord]:
         return self.needs_person()

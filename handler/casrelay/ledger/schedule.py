@@ -45,11 +45,13 @@ class FollowSchedule:
         except LostRace:
             return None
 
-    def save(self, record: LedgerRecord, follow: Mapping[str, Any], next_poll_at: float | None) -> LedgerRecord:
+    def save(self, record: LedgerRecord, follow: Mapping[str, Any], next_poll_at: float | None,
+             keep: bool = False) -> LedgerRecord:
         """Save what the follower learnt and when to poll next; ``None`` ends the following, and a record whose
-        created message every sink has then starts its retention. Raises ``LostRace``."""
+        created message every sink has then starts its retention, unless ``keep`` (the follower gave up on it:
+        it stays for an operator, as a parked record does). Raises ``LostRace``."""
         changes: dict[str, Any] = {"follow": dict(follow), "next_poll_at": next_poll_at}
-        if next_poll_at is None and record.settled and record.state != UNKNOWN:
+        if next_poll_at is None and record.settled and record.state != UNKNOWN and not keep:
             changes["expires_at"] = self.ledger.now() + self.ledger.config.retention_seconds
         return self._write_aside(record, **changes)
 
