@@ -72,16 +72,24 @@ def _record(base: Any, refusal: Any, state: str, i: int, now: float, rng: random
         "cas_request_id": f"{rng.getrandbits(128):032X}", "order_id": 10_000_000 + i,
         "deliveries": {k: updated for k in base.deliveries}, "expires_at": updated + 7 * DAY,
     }
+    if state == "delivered":
+        # The follower's share: an order of the last two days is still followed (its next poll within the
+        # backoff's last step, no retention yet); an older one is done, issued.
+        if created > now - 2 * DAY:
+            c.update(follow={"phase": "validation", "since": created, "polls": 3}, expires_at=None,
+                     next_poll_at=now + rng.uniform(0, 1800))
+        else:
+            c.update(follow={"phase": "issued", "since": created, "polls": 0}, next_poll_at=None)
     if state == "failed":
-        c.update(state="failed", order_id=None, error=dict(refusal.error or {}), settled=True,
+        c.update(state="failed", follow=None, next_poll_at=None, order_id=None, error=dict(refusal.error or {}), settled=True,
                  deliveries={k: updated for k in refusal.deliveries})
     elif state == "unknown":  # parked for an operator after the sweep's tries, its message delivered
-        c.update(state="unknown", order_id=None, error={"Code": "CasOutcomeUnknown", "Status": 504},
+        c.update(state="unknown", follow=None, next_poll_at=None, order_id=None, error={"Code": "CasOutcomeUnknown", "Status": 504},
                  note="no answer from CAS", settled=True, sweeps=10, parked_at=updated + 3600,
                  call_ended_at=updated, expires_at=None)
     elif state in ("ordered", "claimed"):  # live: written a second ago
         c.update(state=state, created_at=now - 1.0, updated_at=now - 1.0, deliveries={}, settled=False,
-                 expires_at=None)
+                 expires_at=None, follow=None, next_poll_at=None)
         if state == "claimed":  # a live claim whose paid call is out (the rivals index holds it)
             c.update(order_id=None, cas_request_id=None, claim_token=f"{i:032x}", claim_expires_at=now + 60,
                      attempted_at=now - 1.0)
@@ -103,8 +111,8 @@ def records(n: int, tmpl: dict[str, Any], now: float, seed: int = 5) -> Iterator
 
 
 #: The statement ``SqliteStore.create`` runs (without OR IGNORE: a repeated key must fail the pre-fill).
-INSERT = ("INSERT INTO ledger (version, state, order_id, expires_at, data, open, updated_at, call_out, key) "
-          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+INSERT = ("INSERT INTO ledger (version, state, order_id, expires_at, data, open, updated_at, call_out, "
+          "next_poll_at, key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 def _row_function() -> Callable[[Any], tuple[object, ...]] | None:
