@@ -64,7 +64,14 @@ def explain(module: str, key: str, diff: str, entries: Sequence[Explanation]) ->
 def explained_entries() -> tuple[Explanation, ...]:
     """Every explanation, from the triage modules of ``devkit.mutation_triage`` (imported here, not at the top,
     because they import ``Explanation`` from this module)."""
-    from .mutation_triage import errors_and_auth, ledger_and_sweep, ledger_core, order_flow, sqlite_store
+    from .mutation_triage import (
+        errors_and_auth,
+        ledger_and_sweep,
+        ledger_core,
+        order_flow,
+        sqlite_store,
+        v2_leases_and_orders,
+    )
 
     return (*errors_and_auth.ENTRIES, *order_flow.ENTRIES, *ledger_and_sweep.ENTRIES, *ledger_core.ENTRIES,
-            *sqlite_store.ENTRIES)
+            *sqlite_store.ENTRIES, *v2_leases_and_orders.ENTRIES)

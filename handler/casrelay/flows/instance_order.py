@@ -46,8 +46,10 @@ def _id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip()) or None
+    text = value.strip() if isinstance(value, str) else ""
+    # ASCII digits only: str.isdigit() also accepts digits int() cannot read (superscripts), a 500 for a 400.
+    if text.isascii() and text.isdigit():
+        return int(text) or None
     return None
 
 
