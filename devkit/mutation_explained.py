@@ -69,9 +69,10 @@ def explained_entries() -> tuple[Explanation, ...]:
         ledger_and_sweep,
         ledger_core,
         order_flow,
+        reconcile_v2,
         sqlite_store,
         v2_leases_and_orders,
     )
 
     return (*errors_and_auth.ENTRIES, *order_flow.ENTRIES, *ledger_and_sweep.ENTRIES, *ledger_core.ENTRIES,
-            *sqlite_store.ENTRIES, *v2_leases_and_orders.ENTRIES)
+            *sqlite_store.ENTRIES, *v2_leases_and_orders.ENTRIES, *reconcile_v2.ENTRIES)

@@ -138,8 +138,12 @@ class NewOrder:
         if (saved.order_id, saved.instance_id) != (placed.order_id, placed.instance_id):
             # The claim lapsed while the call was out and the key was settled with another order: this one
             # exists too, and must not vanish. Announce it downstream and log both.
-            log.emit("order.second_order", logging.ERROR, key=key, order_id=str(placed.order_id),
-                     recorded_order_id=str(saved.order_id), cas_request_id=placed.request_id)
+            # Both named in the generation's terms: an operator refunds or uses the order (or instance) spent twice.
+            log.emit("order.second_order", logging.ERROR, key=key,
+                     order_id=None if placed.order_id is None else str(placed.order_id),
+                     recorded_order_id=None if saved.order_id is None else str(saved.order_id),
+                     instance_id=placed.instance_id, recorded_instance_id=saved.instance_id,
+                     cas_request_id=placed.request_id)
             return self._orphan(saved, placed, order)
         return self.delivery.deliver(saved, duplicate=False)
 
