@@ -98,6 +98,8 @@ TESTS = (
     "tests/functional/test_instance_orders.py",
     "tests/functional/test_instance_review_fixes.py",
     "tests/functional/test_order_api_switch.py",
+    # What the follower reads of a placed order decides what the sinks are told (issue 13).
+    "tests/functional/test_order_progress.py",
 )
 #: Tests written to kill the mutants the tests above let live.
 KILL_TESTS_GLOB = "tests/unit/test_mutation_kills_*.py"

@@ -66,6 +66,7 @@ def explained_entries() -> tuple[Explanation, ...]:
     because they import ``Explanation`` from this module)."""
     from .mutation_triage import (
         errors_and_auth,
+        instance_backend,
         ledger_and_sweep,
         ledger_core,
         order_flow,
@@ -75,4 +76,5 @@ def explained_entries() -> tuple[Explanation, ...]:
     )
 
     return (*errors_and_auth.ENTRIES, *order_flow.ENTRIES, *ledger_and_sweep.ENTRIES, *ledger_core.ENTRIES,
-            *sqlite_store.ENTRIES, *v2_leases_and_orders.ENTRIES, *reconcile_v2.ENTRIES)
+            *sqlite_store.ENTRIES, *v2_leases_and_orders.ENTRIES, *reconcile_v2.ENTRIES,
+            *instance_backend.ENTRIES)

@@ -3,4 +3,5 @@
 ``order_flow`` (flows/place, new_order, retry), ``ledger_and_sweep`` (flows/reconcile, sweep, delivery,
 the ledger and its stores), and for the run's second half ``ledger_core`` (ledger/base, record, new_order,
 place) and ``sqlite_store``; for the V2.0 modules ``v2_leases_and_orders`` (ledger/lease, flows/lease,
-flows/instance_order) and ``reconcile_v2`` (flows/reconcile, new_order, place since V2.0). Each defines ``ENTRIES``."""
+flows/instance_order) ``reconcile_v2`` (flows/reconcile, new_order, place since V2.0) and ``instance_backend``
+(ordering/instance). Each defines ``ENTRIES``."""
