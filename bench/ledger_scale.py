@@ -81,10 +81,12 @@ def _record(base: Any, refusal: Any, state: str, i: int, now: float, rng: random
         else:
             c.update(follow={"phase": "issued", "since": created, "polls": 0}, next_poll_at=None)
     if state == "failed":
-        c.update(state="failed", follow=None, next_poll_at=None, order_id=None, error=dict(refusal.error or {}), settled=True,
+        c.update(state="failed", follow=None, next_poll_at=None, order_id=None, error=dict(refusal.error or {}),
+                 settled=True,
                  deliveries={k: updated for k in refusal.deliveries})
     elif state == "unknown":  # parked for an operator after the sweep's tries, its message delivered
-        c.update(state="unknown", follow=None, next_poll_at=None, order_id=None, error={"Code": "CasOutcomeUnknown", "Status": 504},
+        c.update(state="unknown", follow=None, next_poll_at=None, order_id=None,
+                 error={"Code": "CasOutcomeUnknown", "Status": 504},
                  note="no answer from CAS", settled=True, sweeps=10, parked_at=updated + 3600,
                  call_ended_at=updated, expires_at=None)
     elif state in ("ordered", "claimed"):  # live: written a second ago
