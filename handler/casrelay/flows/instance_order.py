@@ -46,7 +46,9 @@ def _id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value if value > 0 else None
-    text = value.strip() if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
     # ASCII digits only: str.isdigit() also accepts digits int() cannot read (superscripts), a 500 for a 400.
     if text.isascii() and text.isdigit():
         return int(text) or None
