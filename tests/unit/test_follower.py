@@ -582,3 +582,15 @@ def test_the_operator_keeps_seeing_why_a_record_was_not_created() -> None:
     for _ in range(3):
         follow(w, follower, after=3600)
     assert (w.only_record().follow or {})["dns_error"] == "ZoneNotFound"
+
+
+def test_a_record_name_outside_the_order_s_own_names_is_never_created_whatever_cas_answers() -> None:
+    foreign = Validation("DNS", domain="a.example.com", record_domain="_dnsauth.victim.example.net",
+                         record_type="TXT", record_value="token-x")
+    lookalike = Validation("DNS", domain="a.example.com", record_domain="_dnsauth.xa.example.com",
+                           record_type="TXT", record_value="token-y")
+    dns = RecordingDns()
+    w, _cas, follower = setup([Progress(VALIDATION, (TXT, foreign, lookalike))], dns=dns)
+    w.place()
+    follow(w, follower, after=60)
+    assert dns.ensured == ["_dnsauth.a.example.com"]

@@ -151,7 +151,7 @@ class Follower:
                 taken = checkpoint
             state = polled
         if self.records is not None:
-            state = self.records.apply(taken.key, state, creds)
+            state = self.records.apply(taken.key, state, creds, taken.order.get("domains") or ())
         state = self._release(taken, state, creds)
         state, pending = self._announce(taken, state)
         self._save(taken, state, self._next_poll(taken.key, state, pending))

@@ -12,7 +12,7 @@ receiver's to publish); work left when the sweep's time is up waits for the orde
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from .. import log
 from ..cas.credentials import Credentials
@@ -22,6 +22,19 @@ from .dns.base import DnsAutomation, DnsRecordRef
 from .dns.zones import normalise
 from .exceptions import FollowError, ZoneNotFound
 from .state import FollowState
+
+
+def _under(name: str, domains: Sequence[str]) -> bool:
+    """Whether the record name lies at or under one of the order's names (a wildcard's base included), on a
+    label boundary, compared in A-labels."""
+    for domain in domains:
+        try:
+            base = normalise(str(domain).removeprefix("*."))
+        except FollowError:
+            continue
+        if name == base or name.endswith("." + base):
+            return True
+    return False
 
 
 def _record_key(name: str, type_: str, value: str) -> tuple[str, str, str]:
@@ -40,10 +53,12 @@ class ValidationRecords:
         self.dns = dns
         self._out_of_time = out_of_time
 
-    def apply(self, key: str, state: FollowState, creds: Credentials | None) -> FollowState:
-        """Create what a validation asks for; once the order is final, remove what was created."""
+    def apply(self, key: str, state: FollowState, creds: Credentials | None,
+              domains: Sequence[str] = ()) -> FollowState:
+        """Create what a validation asks for; once the order is final, remove what was created. ``domains`` are
+        the order's names: a record is created only under one of them, whatever name CAS's answer gives."""
         if state.phase == VALIDATION:
-            return self._create(key, state, creds)
+            return self._create(key, state, creds, domains)
         if state.final and not state.dns_removed:
             lost, unsure = self._lost(key, state, creds)
             refs = state.dns + lost
@@ -57,12 +72,17 @@ class ValidationRecords:
                                 dns_error=error)
         return state
 
-    def _create(self, key: str, state: FollowState, creds: Credentials | None) -> FollowState:
+    def _create(self, key: str, state: FollowState, creds: Credentials | None,
+                domains: Sequence[str]) -> FollowState:
         """Create what the validations ask for, once each; remove what an earlier validation asked for and this
         one does not (CAS issued a new value), so that the records do not pile up. A name the automation can
         never serve (no zone of the account holds it) is not tried again for this order."""
         wanted = {_record_key(v.record_domain, v.record_type, v.record_value): v
                   for v in state.validations if v.method == "DNS"}
+        for foreign in [k for k in wanted if not _under(k[0], domains)]:
+            # Defence in depth: the account's zones are casrelay's to write in only for the order's own names.
+            log.emit("follow.dns_foreign", logging.ERROR, key=key, record=foreign[0][:255])
+            del wanted[foreign]
         keep = [r for r in state.dns if _record_key(r.name, r.type, r.value) in wanted]
         stale = [r for r in state.dns if _record_key(r.name, r.type, r.value) not in wanted]
         left, error = self._remove(key, tuple(stale), creds) if stale else ([], "")
