@@ -118,4 +118,17 @@ ENTRIES = [
     Explanation(_M, "InstanceBackend.look_up", 'status = str(getattr(detail, "status", "") or "XXXX")',
                 _LOOKUP_STATUS_DEFAULT),
     Explanation(_M, "_certificate_id", 'return int(value) if value not in (None, "XXXX") else None', _INT_EMPTY),
+    # Since the follower (issue 13): _task is reached by `progress`, and `progress` itself.
+    Explanation(_M, "InstanceBackend._task", 'getattr(body, "task_status", None) or ""', (
+        "equivalent: getattr's default is read only when the body lacks the field (a None body), and None or \"\" "
+        "is \"\" as \"\" or \"\" is: the status reads as empty either way (tests/unit/test_mutation_kills_"
+        "instance.py::test_a_task_answer_without_a_body_reads_as_no_status_and_no_message)")),
+    Explanation(_M, "InstanceBackend._task", 'getattr(body, "task_message", None) or ""', (
+        "equivalent: as for the status, None or \"\" is \"\" for a body without the field")),
+    Explanation(_M, "InstanceBackend.progress", "XXa V2.0 order is followed by the instance it applied on", (
+        "cannot be reached, and wording only: the follower polls only placed records, and a V2.0 record is placed "
+        "only with its InstanceId (LedgerRecord._check refuses a placed record with neither id); the ValueError's "
+        "text reaches nobody (the follower logs an exception by its type)")),
+    Explanation(_M, "InstanceBackend.progress", "a v2.0 order is followed by the instance it applied on", (
+        "cannot be reached, and wording only (as above)")),
 ]

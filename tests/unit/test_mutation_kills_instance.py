@@ -543,3 +543,25 @@ def test_an_earlier_order_s_failed_task_does_not_make_an_unsent_application_ours
     assert account.applied() == {target: 1}  # X's application only
     finding = _look_up(account, target)
     assert finding is not None and finding.verdict != APPLIED
+
+
+# --- what the follower reads of an application (issue 13): `_task`, reached by `progress` ------------------------
+
+
+def test_the_task_is_asked_for_as_the_apply_certificate_task_of_the_instance_and_read_whole() -> None:
+    """GetTaskAttribute's TaskId is the instance and its TaskType the application (the reference's reading):
+    the follower's failure message is CAS's TaskMessage, word for word."""
+    account, cas = _scripted({TASK: [_task("failed", "the domain could not be validated")]})
+    assert account.backend._task(INSTANCE, CREDS) == ("failed", "the domain could not be validated")
+    [(_action, request)] = [(a, r) for a, r in cas.calls if a == TASK]
+    assert (request.task_id, request.task_type) == (INSTANCE, "ApplyCertificate")
+
+
+def test_a_task_answer_without_a_body_reads_as_no_status_and_no_message() -> None:
+    account, _cas = _scripted({TASK: [None]})
+    assert account.backend._task(INSTANCE, CREDS) == ("", "")
+
+
+def test_a_task_answer_whose_fields_are_null_reads_as_no_status_and_no_message() -> None:
+    account, _cas = _scripted({TASK: [models.GetTaskAttributeResponseBody().from_map({})]})
+    assert account.backend._task(INSTANCE, CREDS) == ("", "")

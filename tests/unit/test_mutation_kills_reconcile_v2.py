@@ -406,3 +406,4 @@ def test_a_second_instance_for_one_key_is_an_error_line_naming_both_instances(ca
     [line] = _events(capsys.readouterr().out, "order.second_order")
     assert line["level"] == "ERROR" and line["key"] == _order_record(w).key
     assert INSTANCE in json.dumps(line) and SECOND in json.dumps(line)
+    assert "order_id" not in line and "recorded_order_id" not in line  # V2.0 has none: not the text "None"
