@@ -9,7 +9,6 @@ this layer with the outcome in hand. The SDK is imported on first use (``warm()`
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
@@ -19,9 +18,7 @@ from ..errors import CasThrottled, missing_credentials
 from .credentials import Credentials
 from .errors import map_exception
 from .ratelimit import CallPacer, Pacer
-
-#: Clients kept at once; older STS tokens are dropped rather than kept forever.
-MAX_CLIENTS = 8
+from .sdk_clients import Endpoint, SdkClients
 
 
 class CasClient:
@@ -30,9 +27,9 @@ class CasClient:
         own); every call of every API waits on it, the paid call and the sweep's alike."""
         self.settings = settings
         self.pacer: CallPacer = Pacer(settings.cas_max_qps) if pacer is None else pacer
-        self._clients: dict[tuple[str, str | None], Any] = {}
-        self._lock = threading.Lock()
-        self._runtime_options: Any = None
+        self._sdk = SdkClients(Endpoint(settings.cas_endpoint, settings.cas_protocol, settings.cas_region,
+                                        settings.cas_connect_timeout_ms, settings.cas_read_timeout_ms,
+                                        settings.cas_ca_file), _cas_client_class)
 
     def warm(self, creds: Credentials | None = None) -> None:
         """Import the SDK and build the client now, in the initializer, instead of during the first order:
@@ -44,35 +41,10 @@ class CasClient:
             self.sdk_client(creds)
 
     def sdk_client(self, creds: Credentials) -> Any:
-        key = (creds.access_key_id, creds.security_token)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                from alibabacloud_cas20200407.client import Client
-                from alibabacloud_tea_openapi.utils_models import Config
-
-                s = self.settings
-                client = Client(Config(
-                    access_key_id=creds.access_key_id, access_key_secret=creds.access_key_secret,
-                    security_token=creds.security_token, endpoint=s.cas_endpoint, protocol=s.cas_protocol,
-                    region_id=s.cas_region, connect_timeout=s.cas_connect_timeout_ms,
-                    read_timeout=s.cas_read_timeout_ms,
-                ))
-                if len(self._clients) >= MAX_CLIENTS:
-                    self._clients.clear()
-                self._clients[key] = client
-            return client
+        return self._sdk.get(creds)
 
     def _runtime(self) -> Any:
-        """The per-call options, built once: they depend only on the settings, and the SDK only reads them."""
-        if self._runtime_options is None:
-            from darabonba.runtime import RuntimeOptions
-
-            s = self.settings
-            self._runtime_options = RuntimeOptions(
-                connect_timeout=s.cas_connect_timeout_ms, read_timeout=s.cas_read_timeout_ms, autoretry=False,
-                max_attempts=1, ca=s.cas_ca_file)
-        return self._runtime_options
+        return self._sdk.runtime()
 
     def call(self, action: str, method: str, request: Any, creds: Credentials | None) -> Any:
         """One signed call of ``action`` through the SDK method ``method``, paced; raises a mapped
@@ -90,6 +62,12 @@ class CasClient:
             raise err from None
         _measured(action, started, "ok", False)
         return result
+
+
+def _cas_client_class() -> Any:
+    from alibabacloud_cas20200407.client import Client
+
+    return Client
 
 
 def _measured(action: str, started: float, result: str, throttled: bool) -> None:

@@ -16,16 +16,14 @@ code only: the SDK's own text can echo a URL with a signature, or the string-to-
 from __future__ import annotations
 
 import re
-import threading
 from typing import Any
 
 from ...cas.credentials import Credentials
 from ...cas.errors import exception_chain
 from ...cas.ratelimit import CallPacer
+from ...cas.sdk_clients import Endpoint, SdkClients
 from ..exceptions import FollowError, dns_missing_credentials, dns_refused, dns_unavailable
 
-#: Clients kept at once; older STS tokens are dropped rather than kept forever.
-MAX_CLIENTS = 8
 #: The SDK method behind each action (alibabacloud_alidns20150109 4.6.1 ``client.py``).
 METHODS = {
     "DescribeDomains": "describe_domains_with_options",
@@ -86,6 +84,12 @@ def map_exception(action: str, exc: BaseException) -> FollowError:
     return dns_unavailable(action, "no usable answer: the connection failed or the answer could not be read")
 
 
+def _alidns_client_class() -> Any:
+    from alibabacloud_alidns20150109.client import Client
+
+    return Client
+
+
 class AlidnsClient:
     """Signed, paced Alidns calls for one endpoint."""
 
@@ -100,9 +104,8 @@ class AlidnsClient:
         self.read_timeout_ms = read_timeout_ms
         self.ca_file = ca_file
         self.pacer = pacer
-        self._clients: dict[tuple[str, str | None], Any] = {}
-        self._lock = threading.Lock()
-        self._runtime_options: Any = None
+        self._sdk = SdkClients(Endpoint(endpoint, protocol, region, connect_timeout_ms, read_timeout_ms, ca_file),
+                               _alidns_client_class)
 
     def warm(self) -> None:
         """Import the SDK now (an initializer may call this) instead of during the first sweep."""
@@ -110,33 +113,10 @@ class AlidnsClient:
         import alibabacloud_alidns20150109.models  # noqa: F401
 
     def sdk_client(self, creds: Credentials) -> Any:
-        key = (creds.access_key_id, creds.security_token)
-        with self._lock:
-            client = self._clients.get(key)
-            if client is None:
-                from alibabacloud_alidns20150109.client import Client
-                from alibabacloud_tea_openapi.utils_models import Config
-
-                client = Client(Config(
-                    access_key_id=creds.access_key_id, access_key_secret=creds.access_key_secret,
-                    security_token=creds.security_token, endpoint=self.endpoint, protocol=self.protocol,
-                    region_id=self.region, connect_timeout=self.connect_timeout_ms,
-                    read_timeout=self.read_timeout_ms,
-                ))
-                if len(self._clients) >= MAX_CLIENTS:
-                    self._clients.clear()
-                self._clients[key] = client
-            return client
+        return self._sdk.get(creds)
 
     def _runtime(self) -> Any:
-        """The per-call options, built once: they depend only on the settings, and the SDK only reads them."""
-        if self._runtime_options is None:
-            from darabonba.runtime import RuntimeOptions
-
-            self._runtime_options = RuntimeOptions(
-                connect_timeout=self.connect_timeout_ms, read_timeout=self.read_timeout_ms, autoretry=False,
-                max_attempts=1, ca=self.ca_file)
-        return self._runtime_options
+        return self._sdk.runtime()
 
     def call(self, action: str, request: Any, creds: Credentials | None,
              expected: frozenset[str] = frozenset()) -> Any:
